@@ -1,0 +1,53 @@
+"""skseg: image-segmentation estimators with the scikit-learn API.
+
+The classical estimators and metrics need only numpy, scikit-learn and Pillow.
+The deep-learning estimators need the ``torch`` extra
+(``pip install skseg[torch]``) and import torch only when first used.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Modules load on first access so that
+# ``import skseg`` stays fast and never imports torch.
+_LAZY = {
+    "GaussianMixture": "skseg.mixture",
+    "GMMImageSegmenter": "skseg.gmm_segmenter",
+    "UnsupervisedCNNSegmenter": "skseg.unsupervised_cnn",
+    "UNetSegmenter": "skseg.unet",
+    "ColorSpaceTransformer": "skseg.preprocessing",
+    "IntensityScaler": "skseg.preprocessing",
+    "dice_score": "skseg.metrics",
+    "iou_score": "skseg.metrics",
+    "dice_scorer": "skseg.metrics",
+    "iou_scorer": "skseg.metrics",
+}
+
+__all__ = ["__version__", "build_info", *_LAZY]
+
+
+def build_info():
+    """Describe how the compiled core was built and what it uses at run time.
+
+    Returns
+    -------
+    info : dict
+        ``openmp`` (OpenMP version as ``yyyymm``, 0 when built without it),
+        ``max_threads``, ``compiler``, ``simd_compiled`` (the SIMD levels with
+        kernels in this build) and ``simd_runtime`` (the level chosen for this
+        CPU).
+    """
+    from . import _core
+
+    return dict(_core.build_info())
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'skseg' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)
