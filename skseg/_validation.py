@@ -216,7 +216,7 @@ def check_masks(masks, images, *, ignore_index=None, name="y"):
         check_mask(
             m, image_shape=im.shape, ignore_index=ignore_index, name=f"{name}[{i}]"
         )
-        for i, (m, im) in enumerate(zip(mask_list, images))
+        for i, (m, im) in enumerate(zip(mask_list, images, strict=True))
     ]
 
 

@@ -1,0 +1,175 @@
+"""GMMImageSegmenter: features, collapsing of identical colours, outputs."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_sample_image
+from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+from skseg import GMMImageSegmenter
+from skseg.color import convert_from_rgb
+from skseg.preprocessing import IntensityScaler
+
+
+@pytest.fixture(scope="module")
+def china():
+    return load_sample_image("china.jpg")[::8, ::8]  # 54 x 80, real colours
+
+
+@pytest.fixture(scope="module")
+def flower():
+    return load_sample_image("flower.jpg")[::8, ::8]
+
+
+def _sklearn_twin(mixture):
+    """A scikit-learn GaussianMixture holding the same fitted parameters."""
+    twin = SklearnGaussianMixture(
+        n_components=mixture.n_components, covariance_type=mixture.covariance_type
+    )
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+        setattr(twin, name, getattr(mixture, name))
+    return twin
+
+
+@pytest.mark.parametrize("color_space", ["rgb", "lab", "hsv", "grey"])
+def test_labels_match_sklearn_on_every_pixel(china, color_space):
+    seg = GMMImageSegmenter(k=5, color_space=color_space, random_state=0).fit(china)
+    labels = seg.predict(china)
+    assert labels.shape == china.shape[:2]
+    features = convert_from_rgb(china.reshape(-1, 3) / np.float32(255), color_space)
+    expected = _sklearn_twin(seg.mixture_).predict(features).reshape(labels.shape)
+    np.testing.assert_array_equal(labels, expected)
+    proba = seg.predict_proba(china)
+    assert proba.shape == (*china.shape[:2], 5)
+    np.testing.assert_allclose(proba.sum(axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(axis=-1), labels)
+
+
+def test_collapsed_colours_score_like_all_pixels(china):
+    seg = GMMImageSegmenter(k=4, covariance_type="diag", random_state=0).fit(china)
+    all_pixels = china.reshape(-1, 3) / np.float32(255)
+    assert seg.mixture_.n_features_in_ == 3
+    np.testing.assert_allclose(
+        seg.score(china), seg.mixture_.score(all_pixels), rtol=1e-5
+    )
+
+
+def test_recolor_paints_palette_in_input_dtype(china):
+    seg = GMMImageSegmenter(k=6, random_state=0).fit(china)
+    out = seg.recolor(china)
+    assert out.dtype == np.uint8 and out.shape == china.shape
+    assert len(np.unique(out.reshape(-1, 3), axis=0)) <= 6
+    palette_u8 = np.clip(np.rint(seg.palette_ * 255), 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(out, palette_u8[seg.predict(china)])
+    np.testing.assert_allclose(seg.palette_, seg.mixture_.means_, rtol=1e-6)
+
+
+def test_recolor_of_grey_float_image_stays_grey_float():
+    rng = np.random.default_rng(0)
+    grey = np.where(rng.random((30, 20)) < 0.5, 0.2, 0.8) + rng.normal(
+        0, 0.01, (30, 20)
+    )
+    seg = GMMImageSegmenter(k=2, random_state=0).fit(grey)
+    out = seg.recolor(grey)
+    assert out.shape == grey.shape and out.dtype == np.float64
+    np.testing.assert_allclose(np.unique(out), [0.2, 0.8], atol=0.01)
+
+
+def test_lab_palette_is_mean_colour_back_in_rgb(china):
+    seg = GMMImageSegmenter(k=3, color_space="lab", random_state=0).fit(china)
+    lab_of_palette = convert_from_rgb(seg.palette_, "lab")
+    np.testing.assert_allclose(lab_of_palette, seg.mixture_.means_, atol=1e-6)
+
+
+def test_batch_fits_one_model_and_returns_the_input_layout(china, flower):
+    h, w = min(china.shape[0], flower.shape[0]), min(china.shape[1], flower.shape[1])
+    batch = np.stack([china[:h, :w], flower[:h, :w]])
+    seg = GMMImageSegmenter(k=4, random_state=0).fit(batch)
+    labels = seg.predict(batch)
+    assert labels.shape == (2, h, w)
+    as_list = seg.predict([china, flower])
+    assert isinstance(as_list, list)
+    assert [m.shape for m in as_list] == [china.shape[:2], flower.shape[:2]]
+    np.testing.assert_array_equal(as_list[0][:h, :w], labels[0])
+
+
+def test_spatial_weight_adds_position_features(china):
+    plain = GMMImageSegmenter(k=4, random_state=0).fit(china)
+    spatial = GMMImageSegmenter(k=4, spatial_weight=2.0, random_state=0).fit(china)
+    assert (plain.n_features_, spatial.n_features_) == (3, 5)
+    labels = spatial.predict(china)
+    assert labels.shape == china.shape[:2]
+    assert not np.array_equal(labels, plain.predict(china))
+    # Far apart in the image, component means must be far apart in position.
+    positions = spatial.mixture_.means_[:, 3:] / 2.0
+    assert np.ptp(positions[:, 0]) > 0.1 or np.ptp(positions[:, 1]) > 0.1
+
+
+def test_random_state_reproducible_and_clone_pickle(china):
+    a = GMMImageSegmenter(k=5, random_state=3).fit_predict(china)
+    seg = GMMImageSegmenter(k=5, random_state=3).fit(china)
+    np.testing.assert_array_equal(a, seg.predict(china))
+    restored = pickle.loads(pickle.dumps(seg))
+    np.testing.assert_array_equal(restored.predict(china), a)
+    cloned = clone(seg)
+    assert cloned.get_params() == seg.get_params()
+    assert not hasattr(cloned, "mixture_")
+
+
+def test_k_larger_than_distinct_colours():
+    two_colours = np.zeros((10, 10, 3), np.uint8)
+    two_colours[5:] = 200
+    with pytest.raises(ValueError, match=r"k=3 is larger than the number of distinct"):
+        GMMImageSegmenter(k=3).fit(two_colours)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"k": 0}, "k must be >= 1"),
+        ({"k": 2.5}, "k must be an integer"),
+        ({"color_space": "xyz"}, "color_space"),
+        ({"spatial_weight": -1}, "spatial_weight"),
+        ({"spatial_weight": np.nan}, "spatial_weight"),
+    ],
+)
+def test_bad_parameters(china, params, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        GMMImageSegmenter(**params).fit(china)
+
+
+def test_bad_images(china):
+    with pytest.raises(ValueError, match="NaN"):
+        GMMImageSegmenter(k=2).fit(np.full((4, 4, 3), np.nan))
+    with pytest.raises(ValueError, match="empty"):
+        GMMImageSegmenter(k=2).fit(np.zeros((0, 4, 3)))
+    with pytest.raises(ValueError, match="needs RGB images"):
+        GMMImageSegmenter(k=2, color_space="lab").fit(np.zeros((4, 4)))
+    seg = GMMImageSegmenter(k=2, random_state=0).fit(china)
+    with pytest.raises(
+        ValueError, match="1 channels but the segmenter was fitted on 3"
+    ):
+        seg.predict(np.zeros((4, 4)))
+    with pytest.raises(Exception, match="not fitted"):
+        GMMImageSegmenter().predict(china)
+
+
+def test_in_pipeline_and_grid_search(china, flower):
+    metrics = pytest.importorskip("skseg.metrics")
+    # Ground truth that a 2-component colour model can find: bright vs dark.
+    images = [china[:40, :60], flower[:40, :60], china[10:50, 10:70]]
+    masks = [(im.mean(axis=-1) > 100).astype(int) for im in images]
+    pipe = make_pipeline(IntensityScaler("minmax"), GMMImageSegmenter(random_state=0))
+    search = GridSearchCV(
+        pipe,
+        {"gmmimagesegmenter__k": [2, 6]},
+        scoring=metrics.matched_iou_scorer,
+        cv=3,
+    )
+    search.fit(images, masks)
+    assert search.best_params_ == {"gmmimagesegmenter__k": 2}
+    assert search.best_score_ > 0.5
