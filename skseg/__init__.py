@@ -20,8 +20,18 @@ _LAZY = {
     "IntensityScaler": "skseg.preprocessing",
     "dice_score": "skseg.metrics",
     "iou_score": "skseg.metrics",
+    "pixel_accuracy": "skseg.metrics",
+    "confusion_matrix": "skseg.metrics",
+    "match_labels": "skseg.metrics",
+    "matched_dice_score": "skseg.metrics",
+    "matched_iou_score": "skseg.metrics",
+    "matched_pixel_accuracy": "skseg.metrics",
     "dice_scorer": "skseg.metrics",
     "iou_scorer": "skseg.metrics",
+    "pixel_accuracy_scorer": "skseg.metrics",
+    "matched_dice_scorer": "skseg.metrics",
+    "matched_iou_scorer": "skseg.metrics",
+    "matched_pixel_accuracy_scorer": "skseg.metrics",
 }
 
 __all__ = ["__version__", "build_info", *_LAZY]
