@@ -48,9 +48,9 @@ def convert_from_rgb(rgb, color_space):
         Same float dtype as ``rgb``.
     """
     _check_space(color_space)
-    _check_rgb(rgb)
     if color_space == "rgb":
         return rgb
+    _check_rgb(rgb)
     if color_space == "grey":
         return (rgb @ _GREY_WEIGHTS.astype(rgb.dtype))[..., np.newaxis]
     if color_space == "hsv":
