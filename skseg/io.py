@@ -43,8 +43,8 @@ the image onto a background colour. A single transparent colour (a PNG
 Decompression bombs: every reader refuses images with more than
 ``max_pixels`` pixels (default :data:`DEFAULT_MAX_PIXELS`) before decoding
 them. skseg never changes Pillow's global ``Image.MAX_IMAGE_PIXELS``; Pillow's
-own hard limit (twice that value, about 179 megapixels by default) therefore
-still applies and gives the same ``ValueError``. Raise or disable
+own hard limit (twice that value, the same 179 megapixels by default) therefore
+still applies and gives the same ``ValueError`` where it is lower. Raise or disable
 ``PIL.Image.MAX_IMAGE_PIXELS`` in your program to read larger trusted files.
 
 Errors: a path that does not exist raises ``FileNotFoundError``; a file that
@@ -83,10 +83,10 @@ __all__ = [
     "write_overlay",
 ]
 
-#: Largest image (in pixels, height times width) read by default: 300
-#: megapixels, far above camera and microscope images, far below what a
-#: crafted file could ask to allocate.
-DEFAULT_MAX_PIXELS = 300_000_000
+#: Largest image (in pixels, height times width) read by default: Pillow's own
+#: hard limit with its default settings (2 x 89.5 megapixels), far above camera
+#: and microscope images, far below what a crafted file could ask to allocate.
+DEFAULT_MAX_PIXELS = 178_956_970
 
 #: Names accepted by :func:`load_sample_image`.
 SAMPLE_IMAGES = ("china", "flower")

@@ -511,7 +511,8 @@ def test_max_pixels_refuses_large_images(tmp_path):
     assert read_image(tmp_path / "big.png", max_pixels=1200).shape == (30, 40)
     with pytest.raises(ValueError, match="max_pixels"):
         read_image(tmp_path / "big.png", max_pixels=0)
-    assert DEFAULT_MAX_PIXELS == 300_000_000
+    # The default is no looser than Pillow's own hard limit.
+    assert DEFAULT_MAX_PIXELS <= 2 * Image.MAX_IMAGE_PIXELS
 
 
 def test_pillow_bomb_limit_becomes_value_error_and_global_is_untouched(
