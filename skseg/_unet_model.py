@@ -1,0 +1,142 @@
+"""The U-Net network (torch ``nn.Module``) behind :class:`skseg.UNetSegmenter`.
+
+Imported only once torch is needed, so this module may import torch at load.
+"""
+
+from ._torch import require
+
+torch = require("torch", "UNetSegmenter")
+nn = torch.nn
+
+
+def _conv_block(in_channels, out_channels, n_convs, batch_norm):
+    layers = []
+    for i in range(n_convs):
+        layers.append(
+            nn.Conv2d(
+                in_channels if i == 0 else out_channels,
+                out_channels,
+                kernel_size=3,
+                padding=1,
+                # A bias before batch norm is cancelled by its mean subtraction.
+                bias=not batch_norm,
+            )
+        )
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(out_channels))
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class _UpStep(nn.Module):
+    """Double the resolution, concatenate the skip connection, convolve."""
+
+    def __init__(self, in_channels, out_channels, n_convs, batch_norm, upsampling):
+        super().__init__()
+        if upsampling == "transpose":
+            self.up = nn.ConvTranspose2d(
+                in_channels, out_channels, kernel_size=2, stride=2
+            )
+        else:
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_channels, out_channels, kernel_size=1),
+            )
+        self.block = _conv_block(2 * out_channels, out_channels, n_convs, batch_norm)
+
+    def forward(self, x, skip):
+        return self.block(torch.cat([self.up(x), skip], dim=1))
+
+
+class UNet(nn.Module):
+    """Classic U-Net (Ronneberger et al. 2015) with same-padded convolutions.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Image channels and output logits (1 for binary problems).
+    depth : int
+        Number of 2x down-sampling steps; inputs must have sides divisible by
+        ``2**depth`` (the estimator pads them).
+    init_features : int
+        Feature maps at full resolution; they double at each level.
+    convs_per_level : int
+        3x3 convolutions in each block.
+    batch_norm : bool
+        Batch normalisation after every convolution.
+    upsampling : {"transpose", "bilinear"}
+        Transposed 2x2 convolution, or bilinear up-sampling then a 1x1 conv.
+    dropout : float
+        Channel dropout probability after the deepest encoder block and the
+        bottleneck, where the original paper puts it.
+    """
+
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        *,
+        depth,
+        init_features,
+        convs_per_level,
+        batch_norm,
+        upsampling,
+        dropout,
+    ):
+        super().__init__()
+        features = [init_features * 2**level for level in range(depth + 1)]
+        self.encoders = nn.ModuleList()
+        previous = in_channels
+        for level in range(depth):
+            self.encoders.append(
+                _conv_block(previous, features[level], convs_per_level, batch_norm)
+            )
+            previous = features[level]
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = _conv_block(
+            previous, features[depth], convs_per_level, batch_norm
+        )
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.decoders = nn.ModuleList(
+            _UpStep(
+                features[level + 1],
+                features[level],
+                convs_per_level,
+                batch_norm,
+                upsampling,
+            )
+            for level in reversed(range(depth))
+        )
+        self.head = nn.Conv2d(features[0], out_channels, kernel_size=1)
+
+    def forward(self, x):
+        skips = []
+        for i, encoder in enumerate(self.encoders):
+            x = encoder(x)
+            if i == len(self.encoders) - 1:
+                x = self.dropout(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.dropout(self.bottleneck(x))
+        for decoder, skip in zip(self.decoders, reversed(skips), strict=True):
+            x = decoder(x, skip)
+        return self.head(x)
+
+
+def receptive_radius(depth, convs_per_level, upsampling):
+    """Half-width in pixels of the region of the input that one output pixel
+    sees, rounded up, plus one down-sampling cell of slack for the pooling grid.
+
+    Tiled prediction matches whole-image prediction exactly when the pixels a
+    tile contributes lie at least this far from the tile's inner edges.
+    """
+    size = 1
+    for level in range(depth):
+        size += 2 * convs_per_level * 2**level  # encoder 3x3 convs
+        size += 2**level  # 2x2 max pooling
+    size += 2 * convs_per_level * 2**depth  # bottleneck
+    for level in range(depth):
+        size += 2 * convs_per_level * 2**level  # decoder 3x3 convs
+        if upsampling == "bilinear":
+            size += 2 ** (level + 1)
+    return (size + 1) // 2 + 2**depth

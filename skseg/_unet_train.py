@@ -1,0 +1,275 @@
+"""The training loop of :class:`skseg.UNetSegmenter`: batch sampling (random
+patches or whole images), flip/rotation augmentation, the optimiser and its
+learning-rate schedule, mixed precision on CUDA, validation and early stopping.
+"""
+
+import copy
+import math
+import time
+
+import numpy as np
+
+from ._torch import require
+from ._unet_loss import segmentation_loss
+from ._unet_predict import autocast_dtype
+
+torch = require("torch", "UNetSegmenter")
+
+
+def onecycle_lr(base_lr, progress):
+    """One-cycle learning rate at ``progress`` in [0, 1]: cosine warm-up from
+    ``base_lr / 25`` to ``base_lr`` over the first 30%, then cosine decay to
+    ``base_lr / 1e4`` (the shape of ``torch.optim.lr_scheduler.OneCycleLR``)."""
+    warm = 0.3
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warm:
+        low = base_lr / 25.0
+        return low + (base_lr - low) * (1 - math.cos(math.pi * progress / warm)) / 2
+    low = base_lr / 1e4
+    frac = (progress - warm) / (1 - warm)
+    return low + (base_lr - low) * (1 + math.cos(math.pi * frac)) / 2
+
+
+def _round_up(value, multiple):
+    return -(-value // multiple) * multiple
+
+
+class _Sampler:
+    """Draws augmented training samples (image ``(C, h, w)``, target ``(h, w)``)."""
+
+    def __init__(self, images, targets, *, patch_size, multiple, augment, rng):
+        self.images = images
+        self.targets = targets
+        self.augment = augment
+        self.rng = rng
+        self.multiple = multiple
+        if patch_size is None:
+            self.patch = None
+        else:
+            # No bigger than the largest image needs: tiny images are not
+            # padded up to a large default patch.
+            max_h = max(im.shape[1] for im in images)
+            max_w = max(im.shape[2] for im in images)
+            side = _round_up(patch_size, multiple)
+            self.patch = (
+                min(side, _round_up(max_h, multiple)),
+                min(side, _round_up(max_w, multiple)),
+            )
+
+    def _crop(self, image, target):
+        ph, pw = self.patch
+        _, height, width = image.shape
+        y = int(self.rng.integers(0, height - ph + 1)) if height > ph else 0
+        x = int(self.rng.integers(0, width - pw + 1)) if width > pw else 0
+        return image[:, y : y + ph, x : x + pw], target[y : y + ph, x : x + pw]
+
+    def _augment(self, image, target):
+        if self.rng.random() < 0.5:
+            image, target = image[:, :, ::-1], target[:, ::-1]
+        if self.rng.random() < 0.5:
+            image, target = image[:, ::-1, :], target[::-1, :]
+        if target.shape[0] == target.shape[1]:
+            # Quarter turns only on square samples, so that batches keep one shape.
+            k = int(self.rng.integers(0, 4))
+            image, target = np.rot90(image, k, (1, 2)), np.rot90(target, k)
+        return image, target
+
+    def batch(self, indices):
+        samples = []
+        for i in indices:
+            image, target = self.images[i], self.targets[i]
+            if self.patch is not None:
+                image, target = self._crop(image, target)
+            if self.augment:
+                image, target = self._augment(image, target)
+            samples.append((image, target))
+        if self.patch is not None:
+            height, width = self.patch
+        else:
+            height = _round_up(max(t.shape[0] for _, t in samples), self.multiple)
+            width = _round_up(max(t.shape[1] for _, t in samples), self.multiple)
+        channels = samples[0][0].shape[0]
+        # Padding is zero in the normalised image (the training mean) and -1
+        # (ignored) in the target, so it never counts in the loss.
+        x = np.zeros((len(samples), channels, height, width), np.float32)
+        y = np.full((len(samples), height, width), -1, np.int64)
+        for k, (image, target) in enumerate(samples):
+            h, w = target.shape
+            x[k, :, :h, :w] = image
+            y[k, :h, :w] = target
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def confusion_scores(truths, predictions, n_classes):
+    """Pixel Dice and IoU pooled over images, ignoring target ``-1``: the
+    positive class (index 1) for two classes, else the mean over the classes
+    present in the truth or the prediction."""
+    confusion = np.zeros((n_classes, n_classes), np.int64)
+    for truth, pred in zip(truths, predictions, strict=True):
+        keep = truth >= 0
+        confusion += np.bincount(
+            truth[keep] * n_classes + pred[keep], minlength=n_classes**2
+        ).reshape(n_classes, n_classes)
+    tp = np.diag(confusion).astype(np.float64)
+    fp = confusion.sum(axis=0) - tp
+    fn = confusion.sum(axis=1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dice = 2 * tp / (2 * tp + fp + fn)
+        iou = tp / (tp + fp + fn)
+    if n_classes == 2:
+        dice, iou = dice[1:], iou[1:]
+    present = ~np.isnan(dice)
+    if not present.any():
+        return 1.0, 1.0
+    return float(dice[present].mean()), float(iou[present].mean())
+
+
+def train(
+    model,
+    train_images,
+    train_targets,
+    *,
+    val_images,
+    val_targets,
+    predict_internal,
+    n_classes,
+    multiple,
+    params,
+    class_weight,
+    device,
+    rng,
+    history,
+):
+    """Train ``model`` in place and append one entry per epoch to ``history``.
+
+    ``params`` is the estimator's ``get_params()``; ``predict_internal`` maps a
+    list of normalised images to internal label maps (used for validation).
+    Returns ``(epochs_run, best_epoch)``; ``best_epoch`` (1-based, counted over
+    the whole ``history``) is None without validation. With validation, the
+    weights of the best epoch are restored.
+    """
+    tqdm = (
+        require("tqdm", "UNetSegmenter(verbose=True)").tqdm
+        if params["verbose"]
+        else None
+    )
+    sampler = _Sampler(
+        train_images,
+        train_targets,
+        patch_size=params["patch_size"],
+        multiple=multiple,
+        augment=params["augment"],
+        rng=rng,
+    )
+    optim_cls = (
+        torch.optim.AdamW if params["optimizer"] == "adamw" else torch.optim.Adam
+    )
+    optimizer = optim_cls(
+        model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
+    )
+    amp = autocast_dtype(device)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    weight = None
+    if class_weight is not None:
+        weight = torch.as_tensor(class_weight, dtype=torch.float32, device=device)
+
+    n_train = len(train_images)
+    batch_size = min(params["batch_size"], n_train)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    max_epochs = params["max_epochs"]
+    total_steps = max_epochs * steps_per_epoch
+    max_time = params["max_time"]
+    onecycle = params["lr_schedule"] == "onecycle"
+    patience = params["n_iter_no_change"]
+    validate = val_images is not None
+
+    best_score, best_state, best_epoch, stale = -np.inf, None, None, 0
+    start = time.perf_counter()
+    epochs = range(max_epochs)
+    bar = tqdm(epochs, desc="UNetSegmenter", unit="epoch") if tqdm else None
+    epochs_run, step = 0, 0
+    for _ in bar if bar is not None else epochs:
+        model.train()
+        order = rng.permutation(n_train)
+        loss_sum, pixels, samples = 0.0, 0, 0
+        out_of_time = False
+        for first in range(0, n_train, batch_size):
+            elapsed = time.perf_counter() - start
+            if max_time is not None and elapsed >= max_time:
+                out_of_time = True
+                break
+            if onecycle:
+                progress = step / total_steps
+                if max_time is not None:
+                    progress = max(progress, elapsed / max_time)
+                for group in optimizer.param_groups:
+                    group["lr"] = onecycle_lr(params["lr"], progress)
+            x, y = sampler.batch(order[first : first + batch_size])
+            x = x.to(device, non_blocking=True)
+            y = y.to(device, non_blocking=True)
+            if device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last)
+            optimizer.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                logits = model(x)
+            loss = segmentation_loss(
+                logits,
+                y,
+                loss=params["loss"],
+                n_classes=n_classes,
+                class_weight=weight,
+            )
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            labelled = int((y >= 0).sum())
+            loss_sum += float(loss.detach()) * labelled
+            pixels += labelled
+            samples += len(x)
+            step += 1
+        if pixels == 0:  # the time ran out before this epoch's first step
+            break
+        epochs_run += 1
+        entry = {
+            "epoch": len(history["loss"]) + 1,
+            "loss": loss_sum / pixels,
+            "val_dice": np.nan,
+            "val_iou": np.nan,
+            "samples": samples,
+            "lr": optimizer.param_groups[0]["lr"],
+            "time": time.perf_counter() - start,
+        }
+        if validate:
+            model.eval()
+            predictions = predict_internal(val_images)
+            entry["val_dice"], entry["val_iou"] = confusion_scores(
+                val_targets, predictions, n_classes
+            )
+            if entry["val_dice"] > best_score:
+                best_score, best_epoch, stale = entry["val_dice"], entry["epoch"], 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                stale += 1
+        for key, value in entry.items():
+            history[key].append(value)
+        if bar is not None:
+            bar.set_postfix(
+                loss=f"{entry['loss']:.4f}",
+                val_dice=f"{entry['val_dice']:.4f}" if validate else "-",
+            )
+        if out_of_time or (max_time is not None and entry["time"] >= max_time):
+            break
+        if validate and patience is not None and stale >= patience:
+            break
+    if bar is not None:
+        bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return epochs_run, best_epoch

@@ -1,0 +1,806 @@
+"""Supervised U-Net segmentation as a scikit-learn estimator.
+
+torch (and tqdm when ``verbose``) are imported only when a model is fitted,
+loaded or used, so ``import skseg.unet`` works without them.
+"""
+
+import json
+import numbers
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from ._torch import require, resolve_device
+from ._validation import (
+    check_images,
+    check_masks,
+    check_positive_int,
+    format_label_maps,
+    image_to_float,
+)
+
+_PURPOSE = "UNetSegmenter"
+_FORMAT = "skseg.UNetSegmenter"
+_FORMAT_VERSION = 1
+_WEIGHTS_FILE = "weights.pt"
+_PARAMS_FILE = "params.json"
+
+
+class UNetSegmenter(BaseEstimator):
+    """Supervised semantic segmentation with a U-Net, trained by ``fit(X, y)``.
+
+    The classic U-Net (Ronneberger et al. 2015) with same-padded convolutions:
+    any image size works, because images are padded to a multiple of
+    ``2**depth`` and the output is cropped back. Two classes in ``y`` give a
+    binary model (one logit, sigmoid, ``threshold``); more give a softmax over
+    ``classes_``, which may be any non-negative integers.
+
+    Parameters
+    ----------
+    depth : int, default=4
+        Number of 2x down-sampling steps.
+    init_features : int, default=32
+        Feature maps of the first level; they double at every level.
+    convs_per_level : int, default=2
+        3x3 convolutions (each followed by batch norm and ReLU) per level.
+    batch_norm : bool, default=True
+        Batch normalisation after every convolution.
+    upsampling : {"transpose", "bilinear"}, default="transpose"
+        Up-sampling by a transposed 2x2 convolution, or bilinear plus 1x1 conv.
+    dropout : float, default=0.0
+        Channel dropout after the deepest encoder block and the bottleneck.
+    loss : {"dice+ce", "dice", "ce"}, default="dice+ce"
+        Soft Dice (smoothing 1), (binary) cross-entropy, or their sum.
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the cross-entropy per class label (``{label: weight}``), or
+        inversely proportional to the class frequencies in ``y``.
+    ignore_index : int or None, default=None
+        Label of unlabelled pixels in ``y``: they do not count in the loss or
+        the validation scores and are not a class.
+    threshold : float, default=0.5
+        Binary models predict ``classes_[1]`` where its probability is at
+        least this.
+    optimizer : {"adam", "adamw"}, default="adam"
+    lr : float, default=1e-3
+        (Peak) learning rate.
+    weight_decay : float, default=0.0
+        L2 penalty (Adam) or decoupled weight decay (AdamW).
+    lr_schedule : {"constant", "onecycle"}, default="constant"
+        ``"onecycle"``: cosine warm-up to ``lr`` over the first 30% of
+        training, then cosine decay. Progress is the larger of the fraction of
+        ``max_epochs`` done and the fraction of ``max_time`` spent.
+    max_epochs : int, default=50
+        Epochs per ``fit`` call. An epoch draws one sample (patch or image) per
+        training image.
+    max_time : float or None, default=None
+        Stop after this many seconds of training (checked before every step).
+        Runs limited by time are not reproducible.
+    batch_size : int, default=8
+        Training batch size; also the number of tiles predicted at once.
+    patch_size : int or None, default=256
+        Side of the random square patches trained on (rounded up to a multiple
+        of ``2**depth``, and no larger than the images need); None trains on
+        whole images. With ``resize=True``, the side images are resized to.
+    resize : bool, default=False
+        Resize every image to ``patch_size`` x ``patch_size`` for training and
+        prediction (probabilities are resized back) instead of cropping patches.
+    augment : bool, default=True
+        Random horizontal and vertical flips and quarter turns (square samples),
+        applied to images and masks alike.
+    validation_fraction : float or None, default=None
+        Fraction of the training images held out to score Dice and IoU after
+        every epoch (in ``history_``); the best epoch's weights are kept.
+    n_iter_no_change : int or None, default=10
+        With validation, stop when the validation Dice has not improved for
+        this many epochs (None: never stop early).
+    tile_size : int, default=512
+        Images larger than this are predicted in overlapping tiles of this side
+        (rounded down to a multiple of ``2**depth``), bounding memory.
+    tile_overlap : int, default=64
+        Overlap between tiles. Tile borders are blended: the outer quarter of
+        the overlap is discarded and the middle half cross-faded.
+    tta : bool, default=False
+        Average the probabilities over the image and its horizontal and
+        vertical flips at prediction.
+    device : str or torch.device, default="auto"
+        ``"auto"`` uses CUDA when available (with mixed precision and
+        channels-last memory), else the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, the validation split, patches and
+        augmentation. Runs on the CPU with an int are reproducible.
+    verbose : bool, default=False
+        Show a tqdm progress bar with the loss and validation Dice.
+    warm_start : bool, default=False
+        Continue training the fitted network (same classes and channels)
+        instead of starting anew; ``history_`` grows.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels found in ``y`` (``ignore_index`` excluded).
+    n_channels_ : int
+        Channels of the training images.
+    channel_mean_, channel_std_ : ndarray of shape (n_channels_,)
+        Per-channel statistics of the training images (in ``[0, 1]`` scale)
+        used to normalise inputs.
+    model_ : torch.nn.Module
+        The trained network.
+    history_ : dict of lists
+        Per epoch: ``epoch``, ``loss`` (mean training loss), ``val_dice``,
+        ``val_iou`` (NaN without validation), ``samples`` (training samples
+        drawn), ``lr`` (at the epoch's end) and ``time`` (seconds since the
+        start of this ``fit``).
+    n_epochs_ : int
+        Epochs trained in total (over warm starts).
+    best_epoch_ : int or None
+        With validation, the epoch whose weights were kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skseg import UNetSegmenter
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((4, 32, 32, 1)).astype(np.float32)
+    >>> y = (X[..., 0] > 0.5).astype(int)
+    >>> model = UNetSegmenter(depth=2, init_features=4, max_epochs=1,
+    ...                       random_state=0).fit(X, y)
+    >>> model.predict(X).shape
+    (4, 32, 32)
+    """
+
+    def __init__(
+        self,
+        *,
+        depth=4,
+        init_features=32,
+        convs_per_level=2,
+        batch_norm=True,
+        upsampling="transpose",
+        dropout=0.0,
+        loss="dice+ce",
+        class_weight=None,
+        ignore_index=None,
+        threshold=0.5,
+        optimizer="adam",
+        lr=1e-3,
+        weight_decay=0.0,
+        lr_schedule="constant",
+        max_epochs=50,
+        max_time=None,
+        batch_size=8,
+        patch_size=256,
+        resize=False,
+        augment=True,
+        validation_fraction=None,
+        n_iter_no_change=10,
+        tile_size=512,
+        tile_overlap=64,
+        tta=False,
+        device="auto",
+        random_state=None,
+        verbose=False,
+        warm_start=False,
+    ):
+        self.depth = depth
+        self.init_features = init_features
+        self.convs_per_level = convs_per_level
+        self.batch_norm = batch_norm
+        self.upsampling = upsampling
+        self.dropout = dropout
+        self.loss = loss
+        self.class_weight = class_weight
+        self.ignore_index = ignore_index
+        self.threshold = threshold
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.max_epochs = max_epochs
+        self.max_time = max_time
+        self.batch_size = batch_size
+        self.patch_size = patch_size
+        self.resize = resize
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+        self.tta = tta
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y):
+        """Train the network on images ``X`` and label masks ``y``.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            One image, an ``(N, H, W[, C])`` array, or a list of images of any
+            sizes (see :mod:`skseg._validation` for dtypes).
+        y : array-like or list of array-like
+            One ``(H, W)`` integer mask per image, with the image's height and
+            width.
+
+        Returns
+        -------
+        self : UNetSegmenter
+        """
+        self._check_params()
+        torch = require("torch", _PURPOSE)
+        from . import _unet_train
+
+        images, _ = check_images(X)
+        masks = check_masks(y, images, ignore_index=self.ignore_index)
+        labels = self._labels(masks)
+        if len(labels) < 2:
+            found = "no labelled pixel" if len(labels) == 0 else f"only {labels[0]}"
+            raise ValueError(
+                f"y has {found}: a segmenter needs at least two classes "
+                f"(ignore_index={self.ignore_index!r} does not count)"
+            )
+        floats = [image_to_float(im, np.float32) for im in images]
+        warm = self.warm_start and hasattr(self, "model_")
+        if warm:
+            if not np.array_equal(labels, self.classes_):
+                raise ValueError(
+                    f"warm_start: y has classes {labels.tolist()} but the model "
+                    f"was fitted with {self.classes_.tolist()}"
+                )
+            if floats[0].shape[2] != self.n_channels_:
+                raise ValueError(
+                    f"warm_start: X has {floats[0].shape[2]} channels but the "
+                    f"model was fitted with {self.n_channels_}"
+                )
+        targets = [self._encode(m, labels) for m in masks]
+
+        rs = check_random_state(self.random_state)
+        torch_seed = int(rs.randint(0, 2**31 - 1))
+        rng = np.random.default_rng(rs.randint(0, 2**31 - 1))
+        train_idx, val_idx = self._split(len(images), rng)
+        if not warm:
+            self.classes_ = labels
+            self.n_channels_ = floats[0].shape[2]
+            self.channel_mean_, self.channel_std_ = _channel_stats(
+                [floats[i] for i in train_idx]
+            )
+            self.history_ = {
+                key: []
+                for key in (
+                    "epoch",
+                    "loss",
+                    "val_dice",
+                    "val_iou",
+                    "samples",
+                    "lr",
+                    "time",
+                )
+            }
+            self.n_epochs_ = 0
+        class_weight = self._class_weights(targets, train_idx)
+        prepared = [self._prepare(f) for f in floats]
+        train_images = [prepared[i] for i in train_idx]
+        train_targets = [targets[i] for i in train_idx]
+        if self.resize:
+            train_images, train_targets = zip(
+                *(
+                    self._resize_pair(im, t, torch)
+                    for im, t in zip(train_images, train_targets, strict=True)
+                ),
+                strict=True,
+            )
+        val_images = [prepared[i] for i in val_idx] if len(val_idx) else None
+        val_targets = [targets[i] for i in val_idx] if len(val_idx) else None
+
+        device = resolve_device(self.device, _PURPOSE)
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            # A private torch RNG stream: reproducible, and the caller's global
+            # torch seed state is left as it was.
+            torch.manual_seed(torch_seed)
+            if not warm:
+                self.model_ = self._build_model()
+            self.model_.to(device)
+            self.device_ = str(device)
+            epochs_run, best_epoch = _unet_train.train(
+                self.model_,
+                list(train_images),
+                list(train_targets),
+                val_images=val_images,
+                val_targets=val_targets,
+                predict_internal=self._predict_internal,
+                n_classes=len(self.classes_),
+                multiple=2**self.depth,
+                params=self.get_params(),
+                class_weight=class_weight,
+                device=device,
+                rng=rng,
+                history=self.history_,
+            )
+        self.n_epochs_ += epochs_run
+        self.best_epoch_ = best_epoch
+        return self
+
+    # -------------------------------------------------------------- predict
+    def predict(self, X):
+        """Label maps in the original class labels, at each image's size.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            One image, an ``(N, H, W[, C])`` array or a list of images.
+
+        Returns
+        -------
+        labels : ndarray or list of ndarray
+            One ``(H, W)`` map for one image; an ``(N, H, W)`` array for an
+            array batch; a list for a list of images.
+        """
+        images, is_batch = self._check_predict_input(X)
+        probabilities = self._probabilities(images)
+        maps = []
+        for prob in probabilities:
+            if len(self.classes_) == 2:
+                index = (prob[0] >= self.threshold).astype(np.intp)
+            else:
+                index = prob.argmax(axis=0)
+            maps.append(self.classes_[index])
+        return format_label_maps(maps, is_batch, like=X)
+
+    def predict_proba(self, X):
+        """Per-class probabilities, in the order of ``classes_``.
+
+        Returns
+        -------
+        proba : ndarray or list of ndarray
+            ``(H, W, n_classes)`` float32 arrays, shaped like :meth:`predict`'s
+            output with a class axis last.
+        """
+        images, is_batch = self._check_predict_input(X)
+        out = []
+        for prob in self._probabilities(images):
+            if len(self.classes_) == 2:
+                prob = np.concatenate([1.0 - prob, prob])
+            out.append(np.ascontiguousarray(np.moveaxis(prob, 0, -1)))
+        return format_label_maps(out, is_batch, like=X)
+
+    # ---------------------------------------------------------- persistence
+    def save(self, path):
+        """Write the fitted model to the directory ``path`` (created if needed).
+
+        The directory holds ``params.json`` (parameters, classes, channel
+        statistics, history) and ``weights.pt`` (a tensor-only state dict), so
+        :meth:`load` never unpickles arbitrary objects.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+        """
+        self._check_fitted()
+        torch = require("torch", _PURPOSE)
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{path} exists and is not a directory")
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": _FORMAT,
+            "format_version": _FORMAT_VERSION,
+            "params": _params_to_json(self.get_params()),
+            "classes": self.classes_.tolist(),
+            "n_channels": int(self.n_channels_),
+            "channel_mean": self.channel_mean_.tolist(),
+            "channel_std": self.channel_std_.tolist(),
+            "history": {
+                k: [_json_number(v) for v in vs] for k, vs in self.history_.items()
+            },
+            "n_epochs": int(self.n_epochs_),
+            "best_epoch": self.best_epoch_,
+        }
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        torch.save(state, path / _WEIGHTS_FILE)
+        (path / _PARAMS_FILE).write_text(json.dumps(meta, indent=2))
+        return path
+
+    @classmethod
+    def load(cls, path, *, device=None):
+        """Read a model written by :meth:`save` (weights land on the CPU).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The directory given to :meth:`save`.
+        device : str or None, default=None
+            Overrides the saved ``device`` parameter (where prediction and
+            further training run), for example ``"cpu"`` or ``"auto"``.
+
+        Returns
+        -------
+        model : UNetSegmenter
+        """
+        torch = require("torch", _PURPOSE)
+        path = Path(path)
+        params_file, weights_file = path / _PARAMS_FILE, path / _WEIGHTS_FILE
+        if not params_file.is_file() or not weights_file.is_file():
+            raise ValueError(
+                f"{path} is not a saved UNetSegmenter: expected a directory with "
+                f"{_PARAMS_FILE} and {_WEIGHTS_FILE}"
+            )
+        try:
+            meta = json.loads(params_file.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{params_file} is not valid JSON: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            raise ValueError(f"{params_file} does not describe a UNetSegmenter")
+        if meta.get("format_version", 0) > _FORMAT_VERSION:
+            raise ValueError(
+                f"{path} was saved in format version {meta['format_version']}; "
+                f"this skseg reads up to {_FORMAT_VERSION}"
+            )
+        params = _params_from_json(meta["params"])
+        if device is not None:
+            params["device"] = device
+        model = cls(**params)
+        model.classes_ = np.asarray(meta["classes"], dtype=np.int64)
+        model.n_channels_ = int(meta["n_channels"])
+        model.channel_mean_ = np.asarray(meta["channel_mean"], dtype=np.float32)
+        model.channel_std_ = np.asarray(meta["channel_std"], dtype=np.float32)
+        model.history_ = {
+            k: [np.nan if v is None else v for v in vs]
+            for k, vs in meta["history"].items()
+        }
+        model.n_epochs_ = int(meta["n_epochs"])
+        model.best_epoch_ = meta["best_epoch"]
+        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+        model.model_ = model._build_model()
+        model.model_.load_state_dict(state)
+        model.model_.eval()
+        model.device_ = "cpu"
+        return model
+
+    def __getstate__(self):
+        # A copy: the base class may hand back the instance dict itself.
+        state = dict(super().__getstate__())
+        if "model_" in state:
+            # Plain numpy arrays on the CPU: the pickle loads on any machine,
+            # GPU or not.
+            model = state.pop("model_")
+            state["_weights"] = {
+                k: v.detach().cpu().numpy() for k, v in model.state_dict().items()
+            }
+            state["device_"] = "cpu"
+        return state
+
+    def __setstate__(self, state):
+        weights = state.pop("_weights", None)
+        super().__setstate__(state)
+        if weights is not None:
+            torch = require("torch", _PURPOSE)
+            self.model_ = self._build_model()
+            self.model_.load_state_dict(
+                {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
+            )
+            self.model_.eval()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.target_tags.required = True
+        tags.non_deterministic = True  # on CUDA; CPU runs with an int are repeatable
+        return tags
+
+    # -------------------------------------------------------------- helpers
+    def _check_params(self):
+        for name in ("depth", "init_features", "convs_per_level"):
+            check_positive_int(getattr(self, name), name)
+        for name in ("max_epochs", "batch_size", "tile_size"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.tile_overlap, "tile_overlap", minimum=0)
+        if self.patch_size is not None:
+            check_positive_int(self.patch_size, "patch_size")
+        elif self.resize:
+            raise ValueError("resize=True needs patch_size, the side to resize to")
+        if self.n_iter_no_change is not None:
+            check_positive_int(self.n_iter_no_change, "n_iter_no_change")
+        choices = {
+            "upsampling": ("transpose", "bilinear"),
+            "loss": ("dice+ce", "dice", "ce"),
+            "optimizer": ("adam", "adamw"),
+            "lr_schedule": ("constant", "onecycle"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                )
+        _check_real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
+        _check_real(self.threshold, "threshold", 0.0, 1.0)
+        _check_real(self.lr, "lr", 0.0, np.inf, low_open=True)
+        _check_real(self.weight_decay, "weight_decay", 0.0, np.inf)
+        if self.max_time is not None:
+            _check_real(self.max_time, "max_time", 0.0, np.inf, low_open=True)
+        if self.validation_fraction is not None:
+            _check_real(
+                self.validation_fraction,
+                "validation_fraction",
+                0.0,
+                1.0,
+                low_open=True,
+                high_open=True,
+            )
+        if self.ignore_index is not None and (
+            isinstance(self.ignore_index, bool)
+            or not isinstance(self.ignore_index, numbers.Integral)
+        ):
+            raise TypeError(
+                f"ignore_index must be an int or None, got {self.ignore_index!r}"
+            )
+        if not (
+            self.class_weight is None
+            or self.class_weight == "balanced"
+            or isinstance(self.class_weight, dict)
+        ):
+            raise ValueError(
+                "class_weight must be None, 'balanced' or a dict {label: weight}, "
+                f"got {self.class_weight!r}"
+            )
+
+    def _labels(self, masks):
+        found = set()
+        for mask in masks:
+            values = np.unique(mask)
+            if self.ignore_index is not None:
+                values = values[values != self.ignore_index]
+            found.update(values.tolist())
+        return np.array(sorted(found), dtype=np.int64)
+
+    def _encode(self, mask, labels):
+        index = np.searchsorted(labels, mask)
+        if self.ignore_index is not None:
+            index[mask == self.ignore_index] = -1
+        return index.astype(np.int64)
+
+    def _split(self, n_images, rng):
+        order = np.arange(n_images)
+        if self.validation_fraction is None:
+            return order, np.array([], dtype=np.intp)
+        n_val = int(round(self.validation_fraction * n_images))
+        n_val = max(n_val, 1)
+        if n_val >= n_images:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} leaves no training "
+                f"image out of {n_images}; use more images or no validation"
+            )
+        order = rng.permutation(n_images)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def _class_weights(self, targets, train_idx):
+        if self.class_weight is None:
+            return None
+        n_classes = len(self.classes_)
+        if self.class_weight == "balanced":
+            counts = np.zeros(n_classes, np.float64)
+            for i in train_idx:
+                t = targets[i]
+                counts += np.bincount(t[t >= 0], minlength=n_classes)
+            counts = np.maximum(counts, 1)
+            return (counts.sum() / (n_classes * counts)).astype(np.float32)
+        weights = np.ones(n_classes, np.float32)
+        for label, weight in self.class_weight.items():
+            where = np.flatnonzero(self.classes_ == label)
+            if len(where) == 0:
+                raise ValueError(
+                    f"class_weight has label {label!r}, which is not among the "
+                    f"classes {self.classes_.tolist()}"
+                )
+            weights[where[0]] = weight
+        return weights
+
+    def _prepare(self, image):
+        """An ``(H, W, C)`` float image -> normalised ``(C, H, W)`` float32."""
+        normalised = (image.astype(np.float32) - self.channel_mean_) / self.channel_std_
+        return np.ascontiguousarray(np.moveaxis(normalised, -1, 0), dtype=np.float32)
+
+    def _resize_pair(self, image, target, torch):
+        side = self.patch_size
+        resized = _resize(torch, image, (side, side))
+        # Nearest neighbour keeps labels (and the ignore marker) intact.
+        t = torch.from_numpy(target[None, None].astype(np.float32))
+        t = torch.nn.functional.interpolate(t, size=(side, side), mode="nearest")
+        return resized, t[0, 0].numpy().astype(np.int64)
+
+    def _build_model(self):
+        from ._unet_model import UNet
+
+        return UNet(
+            int(self.n_channels_),
+            1 if len(self.classes_) == 2 else len(self.classes_),
+            depth=self.depth,
+            init_features=self.init_features,
+            convs_per_level=self.convs_per_level,
+            batch_norm=bool(self.batch_norm),
+            upsampling=self.upsampling,
+            dropout=float(self.dropout),
+        )
+
+    def _check_fitted(self):
+        if not hasattr(self, "model_"):
+            from sklearn.exceptions import NotFittedError
+
+            raise NotFittedError(
+                "This UNetSegmenter is not fitted yet; call fit (or load) first"
+            )
+
+    def _check_predict_input(self, X):
+        self._check_fitted()
+        self._check_params()
+        images, is_batch = check_images(X)
+        if images[0].shape[2] != self.n_channels_:
+            raise ValueError(
+                f"X has {images[0].shape[2]} channels but the model was fitted "
+                f"with {self.n_channels_}"
+            )
+        return images, is_batch
+
+    def _probabilities(self, images):
+        """``(K, H, W)`` probabilities per image (K == 1 for two classes)."""
+        floats = [self._prepare(image_to_float(im, np.float32)) for im in images]
+        return self._predict_prepared(floats)
+
+    def _predict_internal(self, prepared):
+        """Internal label indices for normalised images (for validation)."""
+        out = []
+        for prob in self._predict_prepared(prepared):
+            if len(self.classes_) == 2:
+                out.append((prob[0] >= self.threshold).astype(np.int64))
+            else:
+                out.append(prob.argmax(axis=0))
+        return out
+
+    def _predict_prepared(self, prepared):
+        torch = require("torch", _PURPOSE)
+        from ._unet_predict import predict_batch_same_size, predict_image
+
+        device = resolve_device(self.device, _PURPOSE)
+        model = self.model_
+        if str(device) != getattr(self, "device_", None):
+            model.to(device)
+            self.device_ = str(device)
+        was_training = model.training
+        model.eval()
+        n_classes = len(self.classes_)
+        multiple = 2**self.depth
+        results = [None] * len(prepared)
+        try:
+            with torch.inference_mode():
+                if self.resize:
+                    side = self.patch_size
+                    for i, image in enumerate(prepared):
+                        small = _resize(torch, image, (side, side))
+                        prob = predict_batch_same_size(
+                            model,
+                            [small],
+                            n_classes=n_classes,
+                            multiple=multiple,
+                            device=device,
+                            tta=self.tta,
+                        )
+                        results[i] = _resize(torch, prob[0], image.shape[1:])
+                    return results
+                single_tile = [
+                    i
+                    for i, im in enumerate(prepared)
+                    if max(-(-s // multiple) * multiple for s in im.shape[1:])
+                    <= self.tile_size
+                ]
+                by_shape = {}
+                for i in single_tile:
+                    by_shape.setdefault(prepared[i].shape, []).append(i)
+                for indices in by_shape.values():
+                    for first in range(0, len(indices), self.batch_size):
+                        chunk = indices[first : first + self.batch_size]
+                        probs = predict_batch_same_size(
+                            model,
+                            [prepared[i] for i in chunk],
+                            n_classes=n_classes,
+                            multiple=multiple,
+                            device=device,
+                            tta=self.tta,
+                        )
+                        for i, prob in zip(chunk, probs, strict=True):
+                            results[i] = prob
+                for i, image in enumerate(prepared):
+                    if results[i] is None:
+                        results[i] = predict_image(
+                            model,
+                            image,
+                            n_classes=n_classes,
+                            multiple=multiple,
+                            tile_size=self.tile_size,
+                            tile_overlap=self.tile_overlap,
+                            batch_size=self.batch_size,
+                            device=device,
+                            tta=self.tta,
+                        )
+        finally:
+            model.train(was_training)
+        return results
+
+
+def _resize(torch, image, size):
+    """Bilinear resize of a ``(C, H, W)`` float32 array to ``size`` (h, w)."""
+    if tuple(image.shape[1:]) == tuple(size):
+        return image
+    tensor = torch.from_numpy(np.ascontiguousarray(image[None]))
+    out = torch.nn.functional.interpolate(
+        tensor,
+        size=tuple(int(s) for s in size),
+        mode="bilinear",
+        align_corners=False,
+        antialias=True,
+    )
+    return out[0].numpy()
+
+
+def _channel_stats(images):
+    total = np.zeros(images[0].shape[2], np.float64)
+    squares = np.zeros_like(total)
+    count = 0
+    for image in images:
+        flat = image.reshape(-1, image.shape[2]).astype(np.float64)
+        total += flat.sum(axis=0)
+        squares += (flat**2).sum(axis=0)
+        count += flat.shape[0]
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    # A constant channel carries no information; leave its scale alone.
+    std[std < 1e-6] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def _check_real(value, name, low, high, *, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if below or above or np.isnan(value):
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+
+
+def _json_number(value):
+    value = float(value)
+    return None if np.isnan(value) else value
+
+
+def _params_to_json(params):
+    out = dict(params)
+    if isinstance(out["class_weight"], dict):
+        out["class_weight"] = {
+            "__label_weights__": [
+                [int(k), float(v)] for k, v in out["class_weight"].items()
+            ]
+        }
+    if not (
+        out["random_state"] is None or isinstance(out["random_state"], numbers.Integral)
+    ):
+        # A RandomState instance has no JSON form; the fitted weights are
+        # saved, so only refits would differ.
+        out["random_state"] = None
+    elif out["random_state"] is not None:
+        out["random_state"] = int(out["random_state"])
+    out["device"] = str(out["device"])
+    return out
+
+
+def _params_from_json(params):
+    out = dict(params)
+    weights = out.get("class_weight")
+    if isinstance(weights, dict) and "__label_weights__" in weights:
+        out["class_weight"] = {
+            int(k): float(v) for k, v in weights["__label_weights__"]
+        }
+    return out
