@@ -102,6 +102,10 @@ def _build_parser():
     train.add_argument(
         "--layout", default="auto", choices=["auto", "images_masks", "voc", "labelme"]
     )
+    train.add_argument("--depth", type=int, default=4, help="U-Net levels")
+    train.add_argument(
+        "--init-features", type=int, default=32, help="channels of the first level"
+    )
     train.add_argument("--max-epochs", type=int, default=50)
     train.add_argument("--batch-size", type=int, default=4)
     train.add_argument("--lr", type=float, default=1e-3)
@@ -234,6 +238,8 @@ def _run_train(args):
 
     data = load_segmentation_folder(args.dataset, layout=args.layout)
     model = UNetSegmenter(
+        depth=args.depth,
+        init_features=args.init_features,
         max_epochs=args.max_epochs,
         batch_size=args.batch_size,
         lr=args.lr,

@@ -104,3 +104,31 @@ def test_console_script_is_installed():
         ["skseg", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == f"skseg {__version__}"
+
+
+def test_train_then_segment_with_the_saved_unet(tmp_path, capsys):
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    for i in range(4):
+        mask = np.zeros((32, 32), np.uint8)
+        mask[rng.integers(4, 12) :, rng.integers(4, 12) :][:12, :12] = 1
+        image = (mask * 180 + rng.integers(0, 40, mask.shape)).astype(np.uint8)
+        Image.fromarray(image).save(data / "images" / f"im{i}.png")
+        Image.fromarray(mask).save(data / "masks" / f"im{i}.png")
+    model = tmp_path / "model"
+    args = ["train", str(data), "-o", str(model), "--depth", "2"]
+    args += ["--init-features", "4", "--max-epochs", "2", "--patch-size", "32"]
+    args += ["--device", "cpu"]
+    status, out, err = _run(args, capsys)
+    assert status == 0, err
+    assert "trained on 4 images" in out
+    labels_path = tmp_path / "labels.png"
+    args = ["segment", str(data / "images" / "im0.png"), "--method", "unet"]
+    args += ["--model", str(model), "--device", "cpu", "-o", str(labels_path)]
+    status, out, err = _run(args, capsys)
+    assert status == 0, err
+    labels = np.asarray(Image.open(labels_path))
+    assert labels.shape == (32, 32) and set(np.unique(labels)) <= {0, 1}
