@@ -1,10 +1,306 @@
 // The only file that knows about Python: it converts arguments, releases the
 // GIL around long work and forwards to the plain C++ in cpp/include/skseg.
+// It checks what numpy hands over (types, shapes, contiguity); the C++ core
+// checks values (sizes, finiteness, weights). Nothing here is global or
+// mutable, so calls from several Python threads may run at once.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
 
 #include "skseg/build_info.hpp"
+#include "skseg/gmm.hpp"
+#include "skseg/simd.hpp"
 
 namespace py = pybind11;
+using skseg::gmm::CovType;
+using skseg::gmm::DataView;
+using skseg::gmm::Params;
+
+namespace {
+
+using ParamArray = py::array_t<double, py::array::c_style | py::array::forcecast>;
+
+// Equivalence, not identity: a memmap or a view may carry its own dtype object.
+bool is_float32(const py::array& a) { return a.dtype().equal(py::dtype::of<float>()); }
+bool is_float64(const py::array& a) { return a.dtype().equal(py::dtype::of<double>()); }
+
+// X must be a C-contiguous 2-D float32/float64 array (read-only is fine: it
+// is only read).
+py::array check_X(const py::object& obj) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error("X must be a numpy.ndarray");
+  py::array X = py::reinterpret_borrow<py::array>(obj);
+  if (!is_float32(X) && !is_float64(X))
+    throw py::type_error("X must have dtype float32 or float64, got " +
+                         std::string(py::str(X.dtype())));
+  if (X.ndim() != 2)
+    throw py::value_error("X must be 2-D (n_samples, n_features), got " +
+                          std::to_string(X.ndim()) + " dimensions");
+  if (!(X.flags() & py::array::c_style))
+    throw py::value_error("X must be C-contiguous");
+  if (X.shape(1) > std::numeric_limits<int>::max() / 4)
+    throw py::value_error("X has too many features");
+  return X;
+}
+
+// sample_weight: None, or a C-contiguous 1-D array of X's dtype and length.
+py::object check_weight(const py::object& obj, const py::array& X) {
+  if (obj.is_none()) return obj;
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error("sample_weight must be a numpy.ndarray or None");
+  py::array w = py::reinterpret_borrow<py::array>(obj);
+  if (!w.dtype().equal(X.dtype()))
+    throw py::type_error("sample_weight must have the dtype of X");
+  if (w.ndim() != 1 || w.shape(0) != X.shape(0))
+    throw py::value_error("sample_weight must have shape (n_samples,)");
+  if (!(w.flags() & py::array::c_style))
+    throw py::value_error("sample_weight must be C-contiguous");
+  return w;
+}
+
+template <class T>
+DataView<T> data_view(const py::array& X, const py::object& w) {
+  DataView<T> v;
+  v.x = static_cast<const T*>(X.data());
+  v.w = w.is_none() ? nullptr : static_cast<const T*>(py::array(w).data());
+  v.n_rows = X.shape(0);
+  v.n_features = static_cast<int>(X.shape(1));
+  return v;
+}
+
+std::vector<double> to_vector(const ParamArray& a) {
+  return std::vector<double>(a.data(), a.data() + a.size());
+}
+
+Params make_params(const std::string& cov_type, const ParamArray& weights,
+                   const ParamArray& means, const ParamArray& prec_chol) {
+  if (means.ndim() != 2) throw py::value_error("means must be 2-D");
+  Params p;
+  p.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  p.n_components = static_cast<int>(means.shape(0));
+  p.n_features = static_cast<int>(means.shape(1));
+  p.weights = to_vector(weights);
+  p.means = to_vector(means);
+  p.prec_chol = to_vector(prec_chol);
+  skseg::gmm::check_params(p);
+  return p;
+}
+
+std::vector<py::ssize_t> param_shape(CovType t, int K, int D) {
+  switch (t) {
+    case CovType::kFull:
+      return {K, D, D};
+    case CovType::kTied:
+      return {D, D};
+    case CovType::kDiag:
+      return {K, D};
+    default:
+      return {K};
+  }
+}
+
+py::array_t<double> to_array(const std::vector<double>& v,
+                             std::vector<py::ssize_t> shape) {
+  py::array_t<double> out(shape);
+  std::copy(v.begin(), v.end(), out.mutable_data());
+  return out;
+}
+
+py::dict params_dict(const Params& p) {
+  py::dict d;
+  const int K = p.n_components;
+  const int D = p.n_features;
+  d["weights"] = to_array(p.weights, {K});
+  d["means"] = to_array(p.means, {K, D});
+  if (!p.covariances.empty())
+    d["covariances"] = to_array(p.covariances, param_shape(p.cov_type, K, D));
+  d["precisions_cholesky"] = to_array(p.prec_chol, param_shape(p.cov_type, K, D));
+  return d;
+}
+
+template <class T>
+py::dict fit_impl(const py::array& X, const py::object& w, const Params& init,
+                  double tol, int max_iter, double reg_covar, double prev_lb,
+                  int n_threads, skseg::SimdLevel level) {
+  const DataView<T> data = data_view<T>(X, w);
+  skseg::gmm::FitResult res;
+  {
+    py::gil_scoped_release release;
+    res = skseg::gmm::fit_em<T>(data, init, tol, max_iter, reg_covar, prev_lb,
+                                n_threads, level);
+  }
+  py::dict d = params_dict(res.params);
+  d["lower_bounds"] = res.lower_bounds;
+  d["seconds"] = res.seconds;
+  d["converged"] = res.converged;
+  d["n_iter"] = res.n_iter;
+  return d;
+}
+
+py::dict gmm_fit(const py::object& X_obj, const py::object& w_obj,
+                 const std::string& cov_type, const ParamArray& weights,
+                 const ParamArray& means, const ParamArray& prec_chol,
+                 double tol, int max_iter, double reg_covar, double prev_lb,
+                 int n_threads, const std::string& simd) {
+  py::array X = check_X(X_obj);
+  py::object w = check_weight(w_obj, X);
+  const Params init = make_params(cov_type, weights, means, prec_chol);
+  const skseg::SimdLevel level = skseg::select_simd(simd);
+  if (is_float32(X))
+    return fit_impl<float>(X, w, init, tol, max_iter, reg_covar, prev_lb, n_threads, level);
+  return fit_impl<double>(X, w, init, tol, max_iter, reg_covar, prev_lb, n_threads, level);
+}
+
+template <class T>
+py::tuple evaluate_impl(const py::array& X, const Params& p, bool want_resp,
+                        bool want_log_norm, bool want_labels, int n_threads,
+                        skseg::SimdLevel level) {
+  const DataView<T> data = data_view<T>(X, py::none());
+  const py::ssize_t n = X.shape(0);
+  py::object resp = py::none(), log_norm = py::none(), labels = py::none();
+  T* resp_p = nullptr;
+  T* log_norm_p = nullptr;
+  int64_t* labels_p = nullptr;
+  if (want_resp) {
+    py::array_t<T> a({n, static_cast<py::ssize_t>(p.n_components)});
+    resp_p = a.mutable_data();
+    resp = a;
+  }
+  if (want_log_norm) {
+    py::array_t<T> a(n);
+    log_norm_p = a.mutable_data();
+    log_norm = a;
+  }
+  if (want_labels) {
+    py::array_t<int64_t> a(n);
+    labels_p = a.mutable_data();
+    labels = a;
+  }
+  {
+    py::gil_scoped_release release;
+    skseg::gmm::evaluate<T>(data, p, n_threads, level, resp_p, log_norm_p, labels_p);
+  }
+  return py::make_tuple(resp, log_norm, labels);
+}
+
+py::tuple gmm_evaluate(const py::object& X_obj, const std::string& cov_type,
+                       const ParamArray& weights, const ParamArray& means,
+                       const ParamArray& prec_chol, bool resp, bool log_norm,
+                       bool labels, int n_threads, const std::string& simd) {
+  py::array X = check_X(X_obj);
+  const Params p = make_params(cov_type, weights, means, prec_chol);
+  const skseg::SimdLevel level = skseg::select_simd(simd);
+  if (is_float32(X))
+    return evaluate_impl<float>(X, p, resp, log_norm, labels, n_threads, level);
+  return evaluate_impl<double>(X, p, resp, log_norm, labels, n_threads, level);
+}
+
+py::dict with_nk(const Params& p, const std::vector<double>& nk) {
+  py::dict d = params_dict(p);
+  d["nk"] = to_array(nk, {p.n_components});
+  return d;
+}
+
+template <class T>
+py::dict from_labels_impl(const py::array& X, const py::object& w,
+                          const int64_t* labels, int K, CovType type,
+                          double reg_covar, int n_threads) {
+  const DataView<T> data = data_view<T>(X, w);
+  const int D = data.n_features;
+  Params p;
+  std::vector<double> nk;
+  {
+    py::gil_scoped_release release;
+    skseg::gmm::check_data(data, n_threads);
+    for (int64_t i = 0; i < data.n_rows; ++i)
+      if (labels[i] < -1 || labels[i] >= K)
+        throw std::invalid_argument("labels must lie in [-1, n_components)");
+    // Two passes: the means first, then the scatter around them, so the
+    // covariances are computed in the centred (accurate) form.
+    std::vector<double> zero(static_cast<std::size_t>(K) * D, 0.0);
+    const skseg::gmm::Stats first =
+        skseg::gmm::label_stats(data, labels, K, type, zero, n_threads);
+    const skseg::gmm::Stats second = skseg::gmm::label_stats(
+        data, labels, K, type, skseg::gmm::stats_means<T>(first), n_threads);
+    p = skseg::gmm::m_step<T>(second, reg_covar, &nk);
+  }
+  return with_nk(p, nk);
+}
+
+py::dict gmm_params_from_labels(const py::object& X_obj, const py::object& w_obj,
+                                const py::array_t<int64_t, py::array::c_style |
+                                                               py::array::forcecast>& labels,
+                                int n_components, const std::string& cov_type,
+                                double reg_covar, int n_threads) {
+  py::array X = check_X(X_obj);
+  py::object w = check_weight(w_obj, X);
+  if (labels.ndim() != 1 || labels.shape(0) != X.shape(0))
+    throw py::value_error("labels must have shape (n_samples,)");
+  if (n_components < 1) throw py::value_error("n_components must be >= 1");
+  const CovType type = skseg::gmm::parse_cov_type(cov_type);
+  if (is_float32(X))
+    return from_labels_impl<float>(X, w, labels.data(), n_components, type, reg_covar, n_threads);
+  return from_labels_impl<double>(X, w, labels.data(), n_components, type, reg_covar, n_threads);
+}
+
+template <class T>
+void resp_stats_impl(const py::array& X, const py::object& w, const double* resp,
+                     skseg::gmm::Stats& st, int n_threads) {
+  const DataView<T> data = data_view<T>(X, w);
+  py::gil_scoped_release release;
+  skseg::gmm::check_data(data, n_threads);
+  skseg::gmm::add_resp_stats<T>(data, resp, st, n_threads);
+}
+
+py::array_t<double> gmm_resp_stats(const py::object& X_obj, const py::object& w_obj,
+                                   const ParamArray& resp, const ParamArray& centres,
+                                   const std::string& cov_type, int n_threads) {
+  py::array X = check_X(X_obj);
+  py::object w = check_weight(w_obj, X);
+  if (resp.ndim() != 2 || resp.shape(0) != X.shape(0))
+    throw py::value_error("resp must have shape (n_samples, n_components)");
+  if (centres.ndim() != 2 || centres.shape(0) != resp.shape(1) ||
+      centres.shape(1) != X.shape(1))
+    throw py::value_error("centres must have shape (n_components, n_features)");
+  skseg::gmm::Stats st;
+  st.n_components = static_cast<int>(resp.shape(1));
+  st.n_features = static_cast<int>(X.shape(1));
+  st.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  st.centres = to_vector(centres);
+  const int S = skseg::gmm::stats_width(st.cov_type, st.n_features);
+  st.sums.assign(static_cast<std::size_t>(st.n_components) * S, 0.0);
+  if (is_float32(X))
+    resp_stats_impl<float>(X, w, resp.data(), st, n_threads);
+  else
+    resp_stats_impl<double>(X, w, resp.data(), st, n_threads);
+  return to_array(st.sums, {st.n_components, S});
+}
+
+py::dict gmm_params_from_stats(const ParamArray& stats, const ParamArray& centres,
+                               const std::string& cov_type, double reg_covar,
+                               bool float32) {
+  if (centres.ndim() != 2 || stats.ndim() != 2 || stats.shape(0) != centres.shape(0))
+    throw py::value_error("stats and centres do not match");
+  skseg::gmm::Stats st;
+  st.n_components = static_cast<int>(centres.shape(0));
+  st.n_features = static_cast<int>(centres.shape(1));
+  st.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  if (stats.shape(1) != skseg::gmm::stats_width(st.cov_type, st.n_features))
+    throw py::value_error("stats has the wrong width for covariance_type");
+  st.sums = to_vector(stats);
+  st.centres = to_vector(centres);
+  std::vector<double> nk;
+  const Params p = float32 ? skseg::gmm::m_step<float>(st, reg_covar, &nk)
+                           : skseg::gmm::m_step<double>(st, reg_covar, &nk);
+  return with_nk(p, nk);
+}
+
+}  // namespace
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "skseg compiled core";
@@ -13,6 +309,31 @@ PYBIND11_MODULE(_core, m) {
     info["openmp"] = skseg::openmp_version();
     info["max_threads"] = skseg::max_threads();
     info["compiler"] = skseg::compiler();
+    info["simd_compiled"] = skseg::simd_compiled_levels();
+    info["simd_runtime"] = skseg::simd_runtime();
     return info;
   });
+  m.def("gmm_fit", &gmm_fit, py::arg("X"), py::arg("sample_weight"),
+        py::arg("covariance_type"), py::arg("weights"), py::arg("means"),
+        py::arg("precisions_cholesky"), py::arg("tol"), py::arg("max_iter"),
+        py::arg("reg_covar"), py::arg("prev_lower_bound"), py::arg("n_threads"),
+        py::arg("simd") = "auto",
+        "EM iterations from the given parameters; returns a dict of the final "
+        "parameters, lower_bounds, seconds, converged and n_iter.");
+  m.def("gmm_evaluate", &gmm_evaluate, py::arg("X"), py::arg("covariance_type"),
+        py::arg("weights"), py::arg("means"), py::arg("precisions_cholesky"),
+        py::arg("resp"), py::arg("log_norm"), py::arg("labels"),
+        py::arg("n_threads"), py::arg("simd") = "auto",
+        "(resp, log_norm, labels) for X; entries not asked for are None.");
+  m.def("gmm_params_from_labels", &gmm_params_from_labels, py::arg("X"),
+        py::arg("sample_weight"), py::arg("labels"), py::arg("n_components"),
+        py::arg("covariance_type"), py::arg("reg_covar"), py::arg("n_threads"),
+        "Parameters of a hard assignment (label -1 = none), with nk.");
+  m.def("gmm_resp_stats", &gmm_resp_stats, py::arg("X"), py::arg("sample_weight"),
+        py::arg("resp"), py::arg("centres"), py::arg("covariance_type"),
+        py::arg("n_threads"),
+        "Sufficient statistics of responsibilities around centres.");
+  m.def("gmm_params_from_stats", &gmm_params_from_stats, py::arg("stats"),
+        py::arg("centres"), py::arg("covariance_type"), py::arg("reg_covar"),
+        py::arg("float32"), "M-step from sufficient statistics, with nk.");
 }

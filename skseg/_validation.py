@@ -235,6 +235,18 @@ def format_label_maps(label_maps, is_batch, like=None):
     return list(label_maps)
 
 
+def format_images(images, is_batch, like):
+    """Shape per-image ``(H, W, C)`` image outputs the way the input ``like``
+    came in: as :func:`format_label_maps`, and grey images given as ``(H, W)``
+    come back as ``(H, W)``."""
+    inputs = list(like) if is_batch else [like]
+    images = [
+        im[..., 0] if np.ndim(x) == 2 else im
+        for im, x in zip(images, inputs, strict=True)
+    ]
+    return format_label_maps(images, is_batch, like=like)
+
+
 def check_positive_int(value, name, *, minimum=1):
     """Check that a parameter is an integer >= ``minimum`` (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -216,17 +216,13 @@ def _outputs(args):
 
 
 def _recolor(estimator, image, labels):
-    """Paint each segment with its mean colour in the image."""
+    """The GMM's palette where there is one, else each segment's mean colour."""
     if hasattr(estimator, "recolor"):
         return estimator.recolor(image)
-    import numpy as np
+    from ._validation import check_image
+    from .color import mean_color_image
 
-    flat = labels.ravel()
-    pixels = image.reshape(flat.size, -1).astype(np.float64)
-    counts = np.bincount(flat)[:, None]
-    sums = np.stack([np.bincount(flat, w) for w in pixels.T], axis=1)
-    means = sums / np.maximum(counts, 1)
-    return means[labels].astype(image.dtype).reshape(image.shape)
+    return mean_color_image(check_image(image), labels)
 
 
 # -- train ---------------------------------------------------------------------

@@ -16,6 +16,8 @@ and ``spatial_weight`` comparable across spaces:
 
 import numpy as np
 
+from ._validation import float_to_image_dtype, image_to_float
+
 COLOR_SPACES = ("rgb", "lab", "hsv", "grey")
 
 # sRGB (linear) to CIE XYZ for the D65 white point, and the white itself.
@@ -68,6 +70,29 @@ def convert_to_rgb(features, color_space):
     if color_space == "hsv":
         return _hsv_to_rgb(features)
     return _lab_to_rgb(features)
+
+
+def mean_color_image(image, labels):
+    """Paint each segment with the mean colour of the image over it.
+
+    Parameters
+    ----------
+    image : ndarray of shape (H, W, C)
+        A validated image (see :func:`skseg._validation.check_image`).
+    labels : ndarray of shape (H, W)
+        Non-negative segment labels.
+
+    Returns
+    -------
+    painted : ndarray of shape (H, W, C)
+        In the image's dtype (integer images are rounded).
+    """
+    values = image_to_float(image, np.float64).reshape(-1, image.shape[2])
+    flat = labels.reshape(-1)
+    counts = np.bincount(flat).astype(np.float64)
+    sums = np.stack([np.bincount(flat, weights=v) for v in values.T], axis=1)
+    means = sums / np.maximum(counts, 1)[:, np.newaxis]
+    return float_to_image_dtype(means[flat].reshape(image.shape), image.dtype)
 
 
 def _check_space(color_space):

@@ -10,6 +10,7 @@ from ._validation import (
     check_images,
     check_positive_int,
     float_to_image_dtype,
+    format_images,
     format_label_maps,
     image_to_float,
 )
@@ -238,13 +239,7 @@ class GMMImageSegmenter(BaseEstimator):
             float_to_image_dtype(self.palette_[lab], im.dtype)
             for im, lab in zip(images, labels, strict=True)
         ]
-        # Grey images given as (H, W) come back as (H, W).
-        inputs = _as_list(X)
-        out = [
-            o[..., 0] if np.ndim(x) == 2 else o
-            for o, x in zip(out, inputs, strict=True)
-        ]
-        return format_label_maps(out, is_batch, like=X)
+        return format_images(out, is_batch, like=X)
 
     # -- helpers ---------------------------------------------------------------
 
@@ -352,7 +347,3 @@ def _unique_rows(pixels):
         keys, return_index=True, return_inverse=True, return_counts=True
     )
     return rows[first], inverse, counts
-
-
-def _as_list(X):
-    return list(X) if isinstance(X, (list, tuple)) or np.ndim(X) == 4 else [X]

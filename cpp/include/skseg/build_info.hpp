@@ -2,6 +2,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
+
+#include "skseg/simd.hpp"
 
 #ifdef SKSEG_HAVE_OPENMP
 #include <omp.h>
@@ -33,5 +36,11 @@ inline std::string compiler() {
   return "unknown";
 #endif
 }
+
+// SIMD levels with kernels in this build, and the one a call would use now
+// (honouring the SKSEG_SIMD environment variable).
+inline std::vector<std::string> simd_compiled_levels() { return simd_compiled(); }
+
+inline std::string simd_runtime() { return simd_name(select_simd("auto")); }
 
 }  // namespace skseg
