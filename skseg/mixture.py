@@ -24,19 +24,14 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 from threadpoolctl import threadpool_limits
 
 from . import _core
-
-try:  # scikit-learn >= 1.6
-    from sklearn.utils.validation import validate_data
-except ImportError:  # pragma: no cover - older scikit-learn
-
-    def validate_data(estimator, X, **kwargs):
-        """Fallback to the estimator method of scikit-learn < 1.6."""
-        return estimator._validate_data(X, **kwargs)
-
 
 __all__ = ["GaussianMixture"]
 
