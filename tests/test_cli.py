@@ -132,3 +132,21 @@ def test_train_then_segment_with_the_saved_unet(tmp_path, capsys):
     assert status == 0, err
     labels = np.asarray(Image.open(labels_path))
     assert labels.shape == (32, 32) and set(np.unique(labels)) <= {0, 1}
+
+
+@pytest.mark.parametrize("variant", ["superpixel", "continuity"])
+def test_segment_with_the_unsupervised_cnn(small_images, tmp_path, capsys, variant):
+    pytest.importorskip("torch")
+    out = tmp_path / "labels.png"
+    recolor = tmp_path / "recolor.png"
+    args = ["segment", str(small_images / "china.png"), "--method", "cnn"]
+    args += ["--variant", variant, "--max-iter", "3", "--device", "cpu"]
+    args += ["-o", str(out), "--recolor", str(recolor)]
+    status, _, err = _run(args, capsys)
+    assert status == 0, err
+    labels = np.asarray(Image.open(out))
+    assert labels.shape == (30, 40)
+    # Labels are consecutive and the recolouring has one colour per segment.
+    assert np.unique(labels).tolist() == list(range(labels.max() + 1))
+    painted = np.asarray(Image.open(recolor).convert("RGB")).reshape(-1, 3)
+    assert len(np.unique(painted, axis=0)) <= labels.max() + 1
