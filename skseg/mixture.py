@@ -257,6 +257,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _set_parameters(self, params, dtype):
         """Store parameters as fitted attributes of the given dtype."""
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Estimate model parameters with the EM algorithm.
 
@@ -282,7 +283,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted mixture.
         """
-        self.fit_predict(X, y, sample_weight=sample_weight)
+        self._fit(X, sample_weight)
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -307,6 +308,17 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         labels : ndarray of shape (n_samples,)
             Component labels.
+        """
+        X = self._fit(X, sample_weight)
+        # The labels of the final parameters, as predict(X) would give.
+        return self._evaluate(X, labels=True)[2]
+
+    def _fit(self, X, sample_weight):
+        """Run EM as :meth:`fit` documents; returns the validated ``X``.
+
+        Unlike scikit-learn, ``fit`` ends here, without the labels of every
+        sample: they would cost an E-step and an ``(n_samples,)`` array that
+        ``fit`` throws away.
         """
         X = _native(
             validate_data(
@@ -378,9 +390,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
-
-        # The labels of the final parameters, as predict(X) would give.
-        return self._evaluate(X, labels=True)[2]
+        return X
 
     def _validate_X_predict(self, X):
         """Validated C-ordered X in the precision of the model (or of X)."""
