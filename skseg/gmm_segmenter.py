@@ -235,8 +235,9 @@ class GMMImageSegmenter(BaseEstimator):
         check_is_fitted(self, "mixture_")
         images, is_batch = check_images(X)
         labels = self.predict(images)
+        # Convert the k palette colours, not every pixel, to the image dtype.
         out = [
-            float_to_image_dtype(self.palette_[lab], im.dtype)
+            float_to_image_dtype(self.palette_, im.dtype)[lab]
             for im, lab in zip(images, labels, strict=True)
         ]
         return format_images(out, is_batch, like=X)
