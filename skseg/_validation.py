@@ -24,6 +24,7 @@ Masks
   Float masks are accepted only when every value is a whole number.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -254,6 +255,37 @@ def check_positive_int(value, name, *, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return int(value)
+
+
+def check_real(value, name, *, low=None, high=None, low_open=False, high_open=False):
+    """Check that a parameter is a finite real number within bounds.
+
+    Parameters
+    ----------
+    value : object
+        The parameter's value; booleans are not numbers here.
+    name : str
+        The parameter's name, for the message.
+    low, high : float, default=None
+        Bounds; None leaves that side open.
+    low_open, high_open : bool, default=False
+        Whether the bound itself is excluded.
+
+    Returns
+    -------
+    value : float
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    bad = not math.isfinite(value)
+    bad |= low is not None and (value <= low if low_open else value < low)
+    bad |= high is not None and (value >= high if high_open else value > high)
+    if bad:
+        lower = "" if low is None else f"{'>' if low_open else '>='} {low}"
+        upper = "" if high is None else f"{'<' if high_open else '<='} {high}"
+        bounds = " and ".join(b for b in (lower, upper) if b)
+        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}")
+    return float(value)
 
 
 def _as_numeric_array(value, name):

@@ -1,7 +1,5 @@
 """Segment images, or reduce their colours, with a Gaussian mixture over pixels."""
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
@@ -9,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import (
     check_images,
     check_positive_int,
+    check_real,
     float_to_image_dtype,
     format_images,
     format_label_maps,
@@ -250,16 +249,7 @@ class GMMImageSegmenter(BaseEstimator):
             raise ValueError(
                 f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}"
             )
-        if (
-            isinstance(self.spatial_weight, bool)
-            or not isinstance(self.spatial_weight, numbers.Real)
-            or not np.isfinite(self.spatial_weight)
-            or self.spatial_weight < 0
-        ):
-            raise ValueError(
-                f"spatial_weight must be a finite number >= 0, got "
-                f"{self.spatial_weight!r}"
-            )
+        check_real(self.spatial_weight, "spatial_weight", low=0.0)
 
     def _check_channels(self, images):
         if images[0].shape[2] != self.n_channels_:

@@ -17,6 +17,7 @@ from ._validation import (
     check_images,
     check_masks,
     check_positive_int,
+    check_real,
     format_label_maps,
     image_to_float,
 )
@@ -516,18 +517,18 @@ class UNetSegmenter(BaseEstimator):
                 raise ValueError(
                     f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
                 )
-        _check_real(self.dropout, "dropout", 0.0, 1.0, high_open=True)
-        _check_real(self.threshold, "threshold", 0.0, 1.0)
-        _check_real(self.lr, "lr", 0.0, np.inf, low_open=True)
-        _check_real(self.weight_decay, "weight_decay", 0.0, np.inf)
+        check_real(self.dropout, "dropout", low=0.0, high=1.0, high_open=True)
+        check_real(self.threshold, "threshold", low=0.0, high=1.0)
+        check_real(self.lr, "lr", low=0.0, low_open=True)
+        check_real(self.weight_decay, "weight_decay", low=0.0)
         if self.max_time is not None:
-            _check_real(self.max_time, "max_time", 0.0, np.inf, low_open=True)
+            check_real(self.max_time, "max_time", low=0.0, low_open=True)
         if self.validation_fraction is not None:
-            _check_real(
+            check_real(
                 self.validation_fraction,
                 "validation_fraction",
-                0.0,
-                1.0,
+                low=0.0,
+                high=1.0,
                 low_open=True,
                 high_open=True,
             )
@@ -759,16 +760,6 @@ def _channel_stats(images):
     # A constant channel carries no information; leave its scale alone.
     std[std < 1e-6] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
-
-
-def _check_real(value, name, low, high, *, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    below = value <= low if low_open else value < low
-    above = value >= high if high_open else value > high
-    if below or above or np.isnan(value):
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
 
 
 def _json_number(value):

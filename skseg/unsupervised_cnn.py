@@ -13,6 +13,7 @@ from ._validation import (
     check_images,
     check_masks,
     check_positive_int,
+    check_real,
     format_images,
     format_label_maps,
     image_to_float,
@@ -412,10 +413,10 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
                 f"min_labels={self.min_labels} must be smaller than "
                 f"n_channels={self.n_channels}"
             )
-        _check_real(self.lr, "lr", low=0.0, low_open=True)
-        _check_real(self.momentum, "momentum", low=0.0, high=1.0)
-        _check_real(self.continuity_weight, "continuity_weight", low=0.0)
-        _check_real(self.scribble_weight, "scribble_weight", low=0.0, low_open=True)
+        check_real(self.lr, "lr", low=0.0, low_open=True)
+        check_real(self.momentum, "momentum", low=0.0, high=1.0, high_open=True)
+        check_real(self.continuity_weight, "continuity_weight", low=0.0)
+        check_real(self.scribble_weight, "scribble_weight", low=0.0, low_open=True)
         if isinstance(self.ignore_index, bool) or not isinstance(
             self.ignore_index, numbers.Integral
         ):
@@ -546,19 +547,6 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         if labels.shape != full_shape:
             labels = _resize_nearest(labels, full_shape)
         return labels
-
-
-def _check_real(value, name, *, low=None, high=None, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    bad = not math.isfinite(value)
-    bad |= low is not None and (value <= low if low_open else value < low)
-    bad |= high is not None and value >= high
-    if bad:
-        lower = "" if low is None else f"{'>' if low_open else '>='} {low}"
-        upper = "" if high is None else f"< {high}"
-        bounds = " and ".join(b for b in (lower, upper) if b)
-        raise ValueError(f"{name} must be a finite number {bounds}, got {value!r}")
 
 
 def _n_pixels(image):

@@ -8,6 +8,7 @@ from skseg._validation import (
     check_images,
     check_mask,
     check_masks,
+    check_real,
     float_to_image_dtype,
     format_label_maps,
     image_to_float,
@@ -113,3 +114,20 @@ def test_format_label_maps_follows_the_input_layout():
     assert isinstance(format_label_maps(maps, True, like=[0, 0]), list)
     ragged = [np.zeros((2, 3)), np.zeros((4, 3))]
     assert isinstance(format_label_maps(ragged, True, like=None), list)
+
+
+def test_check_real_bounds_and_types():
+    assert check_real(0.5, "p", low=0.0, high=1.0, high_open=True) == 0.5
+    assert check_real(1, "p", low=0.0, high=1.0) == 1.0
+    with pytest.raises(ValueError, match=r"p must be a finite number >= 0.0 and < 1.0"):
+        check_real(1.0, "p", low=0.0, high=1.0, high_open=True)
+    with pytest.raises(ValueError, match="> 0.0"):
+        check_real(0.0, "p", low=0.0, low_open=True)
+    with pytest.raises(ValueError, match="finite"):
+        check_real(float("inf"), "p", low=0.0)
+    with pytest.raises(ValueError, match="finite"):
+        check_real(float("nan"), "p")
+    with pytest.raises(TypeError, match="real number"):
+        check_real(True, "p")
+    with pytest.raises(TypeError, match="real number"):
+        check_real("0.1", "p")
