@@ -12,6 +12,7 @@ import numpy as np
 from ._torch import require
 from ._unet_loss import segmentation_loss
 from ._unet_predict import autocast_dtype
+from .metrics import dice_score, iou_score
 
 torch = require("torch", "UNetSegmenter")
 
@@ -100,28 +101,20 @@ class _Sampler:
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def confusion_scores(truths, predictions, n_classes):
+def validation_scores(truths, predictions, n_classes):
     """Pixel Dice and IoU pooled over images, ignoring target ``-1``: the
     positive class (index 1) for two classes, else the mean over the classes
-    present in the truth or the prediction."""
-    confusion = np.zeros((n_classes, n_classes), np.int64)
-    for truth, pred in zip(truths, predictions, strict=True):
-        keep = truth >= 0
-        confusion += np.bincount(
-            truth[keep] * n_classes + pred[keep], minlength=n_classes**2
-        ).reshape(n_classes, n_classes)
-    tp = np.diag(confusion).astype(np.float64)
-    fp = confusion.sum(axis=0) - tp
-    fn = confusion.sum(axis=1) - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dice = 2 * tp / (2 * tp + fp + fn)
-        iou = tp / (tp + fp + fn)
-    if n_classes == 2:
-        dice, iou = dice[1:], iou[1:]
-    present = ~np.isnan(dice)
-    if not present.any():
+    present in the truth or the prediction (:mod:`skseg.metrics`, whose
+    empty-mask rule scores an empty positive class 1.0). A validation set
+    whose pixels are all ignored scores 1.0."""
+    if not any((truth >= 0).any() for truth in truths):
         return 1.0, 1.0
-    return float(dice[present].mean()), float(iou[present].mean())
+    average = "binary" if n_classes == 2 else "macro"
+    options = {"average": average, "ignore_index": -1}
+    return (
+        float(dice_score(truths, predictions, **options)),
+        float(iou_score(truths, predictions, **options)),
+    )
 
 
 def train(
@@ -248,7 +241,7 @@ def train(
         if validate:
             model.eval()
             predictions = predict_internal(val_images)
-            entry["val_dice"], entry["val_iou"] = confusion_scores(
+            entry["val_dice"], entry["val_iou"] = validation_scores(
                 val_targets, predictions, n_classes
             )
             if entry["val_dice"] > best_score:

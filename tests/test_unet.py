@@ -390,7 +390,7 @@ def test_validation_history_and_early_stopping():
 
 
 def test_validation_scores_match_sklearn():
-    from skseg._unet_train import confusion_scores
+    from skseg._unet_train import validation_scores
 
     rng = np.random.default_rng(0)
     truths = [rng.integers(-1, 3, (9, 7)) for _ in range(3)]
@@ -398,11 +398,11 @@ def test_validation_scores_match_sklearn():
     t = np.concatenate([a.ravel() for a in truths])
     p = np.concatenate([a.ravel() for a in preds])
     keep = t >= 0
-    dice, iou = confusion_scores(truths, preds, 3)
+    dice, iou = validation_scores(truths, preds, 3)
     assert dice == pytest.approx(f1_score(t[keep], p[keep], average="macro"))
     assert iou == pytest.approx(jaccard_score(t[keep], p[keep], average="macro"))
     binary_t, binary_p = [np.clip(a, -1, 1) for a in truths], [a % 2 for a in preds]
-    dice, _ = confusion_scores(binary_t, binary_p, 2)
+    dice, _ = validation_scores(binary_t, binary_p, 2)
     bt = np.concatenate([a.ravel() for a in binary_t])
     bp = np.concatenate([a.ravel() for a in binary_p])
     assert dice == pytest.approx(f1_score(bt[bt >= 0], bp[bt >= 0]))
