@@ -35,8 +35,8 @@ from threadpoolctl import threadpool_limits
 
 import skseg
 from skseg import _core
-from skseg.gmm_segmenter import _unique_rows
 from skseg.mixture import GaussianMixture
+from skseg.mixture.segmenter import _unique_rows
 
 N_COMPONENTS = 32
 MAX_ITER = 30

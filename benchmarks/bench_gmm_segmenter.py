@@ -20,8 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 
 from skseg import GMMImageSegmenter
-from skseg.gmm_segmenter import _unique_rows
 from skseg.io import load_sample_image
+from skseg.mixture.segmenter import _unique_rows
 
 
 def timed(fn):

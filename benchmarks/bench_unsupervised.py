@@ -34,12 +34,12 @@ import numpy as np
 import torch
 from skimage import data, segmentation, transform
 
-from skseg._cnn_net import build_net
-from skseg._cnn_train import ImageProblem, train
 from skseg._torch import torch_seed
 from skseg.io import read_image, read_mask
 from skseg.metrics import matched_iou_score
 from skseg.unsupervised_cnn import UnsupervisedCNNSegmenter
+from skseg.unsupervised_cnn.network import build_net
+from skseg.unsupervised_cnn.training import ImageProblem, train
 
 CAMVID = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 CAMVID = CAMVID / "camvid_train_subset"

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 # ``import skseg`` stays fast and never imports torch.
 _LAZY = {
     "GaussianMixture": "skseg.mixture",
-    "GMMImageSegmenter": "skseg.gmm_segmenter",
+    "GMMImageSegmenter": "skseg.mixture",
     "UnsupervisedCNNSegmenter": "skseg.unsupervised_cnn",
     "UNetSegmenter": "skseg.unet",
     "ColorSpaceTransformer": "skseg.preprocessing",

@@ -122,7 +122,7 @@ def _build_parser():
 
 
 def _make_gmm(args):
-    from .gmm_segmenter import GMMImageSegmenter
+    from .mixture import GMMImageSegmenter
 
     return GMMImageSegmenter(
         k=args.k,

@@ -14,7 +14,7 @@ import importlib.util
 import pytest
 from sklearn.utils import estimator_checks as checks
 
-from skseg.gmm_segmenter import GMMImageSegmenter
+from skseg.mixture.segmenter import GMMImageSegmenter
 from skseg.preprocessing import ColorSpaceTransformer, IntensityScaler
 
 PARAMETER_CHECKS = [

@@ -12,9 +12,9 @@ from sklearn.metrics import f1_score, jaccard_score
 
 torch = pytest.importorskip("torch")
 
-from skseg._unet_loss import segmentation_loss  # noqa: E402
-from skseg._unet_model import receptive_radius  # noqa: E402
 from skseg.unet import UNetSegmenter  # noqa: E402
+from skseg.unet.losses import segmentation_loss  # noqa: E402
+from skseg.unet.network import receptive_radius  # noqa: E402
 
 TINY = dict(depth=2, init_features=4, batch_size=4, random_state=0, device="cpu")
 
@@ -390,7 +390,7 @@ def test_validation_history_and_early_stopping():
 
 
 def test_validation_scores_match_sklearn():
-    from skseg._unet_train import validation_scores
+    from skseg.unet.training import validation_scores
 
     rng = np.random.default_rng(0)
     truths = [rng.integers(-1, 3, (9, 7)) for _ in range(3)]

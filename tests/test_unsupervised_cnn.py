@@ -14,13 +14,13 @@ pytest.importorskip("skimage")
 
 from skimage import data, transform  # noqa: E402
 
-from skseg._cnn_refine import (  # noqa: E402
+from skseg.unsupervised_cnn import UnsupervisedCNNSegmenter  # noqa: E402
+from skseg.unsupervised_cnn.refinement import (  # noqa: E402
     argmax_channels,
     consecutive_labels,
     refine_by_superpixels,
     superpixel_offsets,
 )
-from skseg.unsupervised_cnn import UnsupervisedCNNSegmenter  # noqa: E402
 
 FAST = {
     "superpixels": "felzenszwalb",
@@ -276,8 +276,8 @@ def test_verbose_progress_bar(coffee64, capsys):
 def test_mixed_precision_path_stays_close_to_float32(coffee64):
     # The estimator enables bfloat16 autocast only on CUDA; the same code path
     # runs under CPU autocast here, to check its dtypes and its labels.
-    from skseg._cnn_net import build_net
-    from skseg._cnn_train import ImageProblem, forward, train
+    from skseg.unsupervised_cnn.network import build_net
+    from skseg.unsupervised_cnn.training import ImageProblem, forward, train
 
     image = coffee64.astype(np.float32) / 255
     problem = ImageProblem(torch, image, torch.device("cpu"), False, 24)
@@ -439,7 +439,7 @@ def test_missing_dependency_says_how_to_install(coffee64, monkeypatch, module):
 
 def test_import_does_not_load_torch():
     code = (
-        "import sys, skseg.unsupervised_cnn, skseg._cnn_train; "
+        "import sys, skseg.unsupervised_cnn, skseg.unsupervised_cnn.training; "
         "assert 'torch' not in sys.modules and 'skimage' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -12,8 +12,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 
-from ._torch import require, resolve_device
-from ._validation import (
+from .._torch import require, resolve_device
+from .._validation import (
     check_images,
     check_masks,
     check_positive_int,
@@ -233,7 +233,7 @@ class UNetSegmenter(BaseEstimator):
         """
         self._check_params()
         torch = require("torch", _PURPOSE)
-        from . import _unet_train
+        from . import training
 
         images, _ = check_images(X)
         masks = check_masks(y, images, ignore_index=self.ignore_index)
@@ -307,7 +307,7 @@ class UNetSegmenter(BaseEstimator):
                 self.model_ = self._build_model()
             self.model_.to(device)
             self.device_ = str(device)
-            epochs_run, best_epoch = _unet_train.train(
+            epochs_run, best_epoch = training.train(
                 self.model_,
                 list(train_images),
                 list(train_targets),
@@ -614,7 +614,7 @@ class UNetSegmenter(BaseEstimator):
         return resized, t[0, 0].numpy().astype(np.int64)
 
     def _build_model(self):
-        from ._unet_model import UNet
+        from .network import UNet
 
         return UNet(
             int(self.n_channels_),
@@ -663,7 +663,7 @@ class UNetSegmenter(BaseEstimator):
 
     def _predict_prepared(self, prepared):
         torch = require("torch", _PURPOSE)
-        from ._unet_predict import predict_batch_same_size, predict_image
+        from .prediction import predict_batch_same_size, predict_image
 
         device = resolve_device(self.device, _PURPOSE)
         model = self.model_

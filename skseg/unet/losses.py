@@ -5,7 +5,7 @@ Targets are internal class indices ``0..C-1`` with ``-1`` for pixels that do
 not count (the user's ``ignore_index`` and the padding added for training).
 """
 
-from ._torch import require
+from .._torch import require
 
 torch = require("torch", "UNetSegmenter")
 F = torch.nn.functional

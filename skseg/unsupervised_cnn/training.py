@@ -7,7 +7,7 @@ caller: this module does not import it.
 
 import numpy as np
 
-from ._cnn_refine import (
+from .refinement import (
     argmax_channels,
     labels_present,
     refine_by_superpixels,

@@ -8,8 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._torch import require, resolve_device, torch_seed
-from ._validation import (
+from .._torch import require, resolve_device, torch_seed
+from .._validation import (
     check_images,
     check_masks,
     check_positive_int,
@@ -18,7 +18,7 @@ from ._validation import (
     format_label_maps,
     image_to_float,
 )
-from .color import mean_color_image
+from ..color import mean_color_image
 
 _METHODS = ("superpixel", "continuity")
 _SUPERPIXELS = ("slic", "felzenszwalb")
@@ -251,8 +251,8 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         amp = self._use_amp(torch, device)
 
         problems, stop_at = self._training_problems(torch, images, scribbles, device)
-        from ._cnn_net import build_net
-        from ._cnn_train import train
+        from .network import build_net
+        from .training import train
 
         net = build_net(
             torch,
@@ -369,7 +369,7 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         state = dict(super().__getstate__())
         net = state.pop("net_", None)
         if net is not None:
-            from ._cnn_net import net_state_to_numpy
+            from .network import net_state_to_numpy
 
             state["_net_weights"] = net_state_to_numpy(net)
         return state
@@ -380,7 +380,7 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         super().__setstate__(state)
         if weights is not None:
             torch = require("torch", f"unpickling a fitted {_PURPOSE}")
-            from ._cnn_net import net_from_numpy_state
+            from .network import net_from_numpy_state
 
             self.net_ = net_from_numpy_state(
                 torch, weights, self.n_input_channels_, self.n_channels, self.n_conv
@@ -446,7 +446,7 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         return masks
 
     def _training_problems(self, torch, images, scribbles, device):
-        from ._cnn_train import ImageProblem
+        from .training import ImageProblem
 
         problems = []
         classes = set()
@@ -495,8 +495,8 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         return inverse.reshape(segments.shape)
 
     def _count_final_labels(self, torch, problems, amp):
-        from ._cnn_refine import argmax_channels, labels_present
-        from ._cnn_train import forward
+        from .refinement import argmax_channels, labels_present
+        from .training import forward
 
         present = None
         with torch.inference_mode():
@@ -525,8 +525,8 @@ class UnsupervisedCNNSegmenter(BaseEstimator):
         return self.net_
 
     def _predict_one(self, torch, net, image, device, amp, budget):
-        from ._cnn_refine import argmax_channels, consecutive_labels
-        from ._cnn_train import ImageProblem, forward
+        from .refinement import argmax_channels, consecutive_labels
+        from .training import ImageProblem, forward
 
         full_shape = image.shape[:2]
         image = image_to_float(image, np.float32).astype(np.float32, copy=False)

@@ -3,7 +3,7 @@
 Imported only once torch is needed, so this module may import torch at load.
 """
 
-from ._torch import require
+from .._torch import require
 
 torch = require("torch", "UNetSegmenter")
 nn = torch.nn

@@ -10,7 +10,7 @@ seams blend and memory stays bounded by the tile size.
 
 import numpy as np
 
-from ._torch import require
+from .._torch import require
 
 torch = require("torch", "UNetSegmenter")
 F = torch.nn.functional

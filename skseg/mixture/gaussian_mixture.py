@@ -31,7 +31,7 @@ from sklearn.utils.validation import (
 )
 from threadpoolctl import threadpool_limits
 
-from . import _core
+from .. import _core
 
 __all__ = ["GaussianMixture"]
 

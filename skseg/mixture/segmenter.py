@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import (
+from .._validation import (
     check_images,
     check_positive_int,
     check_real,
@@ -13,8 +13,8 @@ from ._validation import (
     format_label_maps,
     image_to_float,
 )
-from .color import COLOR_SPACES, convert_from_rgb, convert_to_rgb
-from .mixture import GaussianMixture
+from ..color import COLOR_SPACES, convert_from_rgb, convert_to_rgb
+from .gaussian_mixture import GaussianMixture
 
 
 class GMMImageSegmenter(BaseEstimator):

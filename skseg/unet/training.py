@@ -9,10 +9,10 @@ import time
 
 import numpy as np
 
-from ._torch import require
-from ._unet_loss import segmentation_loss
-from ._unet_predict import autocast_dtype
-from .metrics import dice_score, iou_score
+from .._torch import require
+from ..metrics import dice_score, iou_score
+from .losses import segmentation_loss
+from .prediction import autocast_dtype
 
 torch = require("torch", "UNetSegmenter")
 

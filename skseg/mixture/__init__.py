@@ -1,0 +1,13 @@
+"""Gaussian mixtures over pixel colours, fitted by the compiled EM core.
+
+The parts of the family, one module each:
+
+- ``gaussian_mixture``: :class:`GaussianMixture`, a drop-in for scikit-learn's,
+  whose EM runs in C++;
+- ``segmenter``: :class:`GMMImageSegmenter`, a mixture over an image's colours.
+"""
+
+from .gaussian_mixture import GaussianMixture
+from .segmenter import GMMImageSegmenter
+
+__all__ = ["GaussianMixture", "GMMImageSegmenter"]
