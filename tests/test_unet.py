@@ -64,7 +64,7 @@ def binary_model():
 # ------------------------------------------------------------------ import
 
 
-def test_module_imports_without_torch():
+def test_module_imports_without_torch(tmp_path):
     code = (
         "import sys\n"
         "class Block:\n"
@@ -84,7 +84,8 @@ def test_module_imports_without_torch():
         "    raise SystemExit('fit without torch did not raise')\n"
         "assert 'torch' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # Run outside the checkout, whose source tree would shadow the installed package.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 # ------------------------------------------------------- learning and shapes

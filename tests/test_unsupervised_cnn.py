@@ -437,9 +437,10 @@ def test_missing_dependency_says_how_to_install(coffee64, monkeypatch, module):
         UnsupervisedCNNSegmenter(**FAST).fit(coffee64)
 
 
-def test_import_does_not_load_torch():
+def test_import_does_not_load_torch(tmp_path):
     code = (
         "import sys, skseg.unsupervised_cnn, skseg.unsupervised_cnn.training; "
         "assert 'torch' not in sys.modules and 'skimage' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # Run outside the checkout, whose source tree would shadow the installed package.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
