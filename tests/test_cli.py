@@ -230,7 +230,7 @@ def test_an_output_folder_that_is_the_input_folder_is_refused(
 ):
     before = {p.name: p.read_bytes() for p in small_images.iterdir()}
     (tmp_path / "same").symlink_to(small_images, target_is_directory=True)
-    for folder in (small_images, tmp_path / "same", small_images / "."):
+    for folder in (small_images, tmp_path / "same", small_images / ".." / "in"):
         for option in ("-o", "--overlay"):
             args = ["segment", str(small_images), "-o", str(tmp_path / "labels")]
             args += [option, str(folder)]
@@ -309,8 +309,8 @@ def test_fifo_inputs_are_skipped_or_refused(
 # --------------------------------------------------------------------------
 
 
-@pytest.fixture
-def saved_unet(tmp_path):
+@pytest.fixture(scope="module")
+def trained_unet(tmp_path_factory):
     pytest.importorskip("torch")
     from skseg import UNetSegmenter
 
@@ -318,7 +318,13 @@ def saved_unet(tmp_path):
     X = rng.random((2, 16, 16, 1)).astype(np.float32)
     y = (X[..., 0] > 0.5).astype(int)
     model = UNetSegmenter(depth=2, init_features=4, max_epochs=1, random_state=0)
-    return model.fit(X, y).save(tmp_path / "model")
+    return model.fit(X, y).save(tmp_path_factory.mktemp("unet") / "model")
+
+
+@pytest.fixture
+def saved_unet(trained_unet, tmp_path):
+    """A copy of a saved model folder, for a test to damage."""
+    return Path(shutil.copytree(trained_unet, tmp_path / "model"))
 
 
 def _damage(params_file, change):
