@@ -327,7 +327,8 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: a row of weight ``w`` counts as ``w``
-            identical rows. None gives every row weight 1.
+            identical rows. None gives every row weight 1. Only their ratios
+            matter (they are rescaled to sum to ``n_samples``).
 
         Returns
         -------
@@ -353,7 +354,8 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: a row of weight ``w`` counts as ``w``
-            identical rows. None gives every row weight 1.
+            identical rows. None gives every row weight 1. Only their ratios
+            matter (they are rescaled to sum to ``n_samples``).
 
         Returns
         -------
@@ -425,6 +427,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 best_lower_bounds = list(result["lower_bounds"])
                 self.converged_ = bool(result["converged"])
 
+        _check_fitted_parameters(best_params, X.dtype)
         # Without iterations the user only wants the initial parameters.
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
@@ -434,7 +437,6 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        _check_fitted_parameters(best_params, X.dtype)
         self._set_parameters(best_params, X.dtype)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
@@ -663,7 +665,9 @@ class GaussianMixture(_BaseMixture):
     -----
     float32 and float64 data are both computed natively (sums in double). As
     in scikit-learn, ``lower_bounds_[i]`` is the mean log-likelihood under
-    the parameters before iteration ``i + 1``'s M-step.
+    the parameters before iteration ``i + 1``'s M-step. Unlike scikit-learn,
+    a single sample (say, one row standing for many by its weight) can be
+    fitted with one component.
 
     Examples
     --------

@@ -122,6 +122,12 @@ inline int resolve_threads(int n_threads, int64_t n_tasks) {
 #endif
 }
 
+// The same for work that can use any number of threads: capped at the
+// processors only.
+inline int resolve_threads(int n_threads) {
+  return resolve_threads(n_threads, std::numeric_limits<int64_t>::max());
+}
+
 // ---------------------------------------------------------------------------
 // Validation of what the core is given (the bindings check types and shapes,
 // this checks sizes and values).
