@@ -12,7 +12,8 @@ denormals and 1e300, zero, negative and huge weights, and thread counts from
 -5 to 2**40. The property: the call returns well-formed, finite results or
 raises ValueError or TypeError. Anything else (another exception, a crash, a
 hang) is a bug. Before each call the example is written to ``--last`` so that
-the parent can say what crashed the process.
+the parent can say what crashed the process. ``SKSEG_FUZZ_VERBOSE=1`` prints
+every refusal's message, to see which checks the examples reach.
 """
 
 import argparse
