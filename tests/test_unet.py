@@ -523,3 +523,18 @@ def test_cuda_mixed_precision_path():
     assert next(model.model_.parameters()).is_cuda
     restored = pickle.loads(pickle.dumps(model.set_params(device="cpu")))
     assert model.predict(X).shape == restored.predict(X).shape
+
+
+def test_mixed_dtype_list_is_scaled_per_image(binary_model):
+    # The same pictures as uint8, uint16 and float: the same training and labels.
+    X, y = disks(4, seed=6)
+    as_uint8 = [np.rint(im * 255).astype(np.uint8) for im in X]
+    mixed = [as_uint8[0], as_uint8[1].astype(np.uint16) * 257, *as_uint8[2:]]
+    mixed[3] = as_uint8[3] / np.float32(255)
+    options = dict(TINY, max_epochs=1)
+    reference = UNetSegmenter(**options).fit(as_uint8, list(y))
+    model = UNetSegmenter(**options).fit(mixed, list(y))
+    assert model.history_["loss"] == reference.history_["loss"]
+    labels = binary_model.predict(mixed)
+    for got, want in zip(labels, binary_model.predict(as_uint8), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -44,7 +44,7 @@ class GMMImageSegmenter(BaseEstimator):
     spatial_weight : float, default=0.0
         When positive, each pixel's row and column, divided by the image's
         longer side and multiplied by this weight, are added as two features,
-        which favours spatially compact segments.
+        which favours spatially compact segments. At most 1e6.
     max_iter : int, default=100
         Maximum EM iterations per initialisation.
     tol : float, default=1e-3
@@ -142,9 +142,10 @@ class GMMImageSegmenter(BaseEstimator):
         dtype = _feature_dtype(images)
         features, weights = self._fit_features(images, dtype)
         if features.shape[0] < self.k:
+            what = "pixels" if self._n_spatial() else "distinct colours"
             raise ValueError(
-                f"k={self.k} is larger than the number of distinct pixel "
-                f"features ({features.shape[0]}); lower k"
+                f"k={self.k} is larger than the number of {what} in X "
+                f"({features.shape[0]}); use k <= {features.shape[0]}"
             )
         self.mixture_ = GaussianMixture(
             n_components=self.k,
@@ -249,7 +250,8 @@ class GMMImageSegmenter(BaseEstimator):
             raise ValueError(
                 f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}"
             )
-        check_real(self.spatial_weight, "spatial_weight", low=0.0)
+        # Positions far outweighing colours (or overflowing float32) have no use.
+        check_real(self.spatial_weight, "spatial_weight", low=0.0, high=1e6)
 
     def _check_channels(self, images):
         if images[0].shape[2] != self.n_channels_:
@@ -267,9 +269,12 @@ class GMMImageSegmenter(BaseEstimator):
         if self._n_spatial():
             feats = np.concatenate([self._features(im, dtype)[0] for im in images])
             return feats, None
-        pixels = np.concatenate([im.reshape(-1, im.shape[2]) for im in images])
+        pixels = [im.reshape(-1, im.shape[2]) for im in images]
         if len({im.dtype for im in images}) > 1:
-            pixels = image_to_float(pixels, dtype)
+            # Each image's own scale (uint8 / 255, uint16 / 65535) before they
+            # share an array, as predict scales them.
+            pixels = [image_to_float(p, dtype) for p in pixels]
+        pixels = np.concatenate(pixels)
         unique, _, counts = _unique_rows(pixels)
         return self._color_features(unique, dtype), counts.astype(dtype)
 
