@@ -27,6 +27,7 @@
 #include <omp.h>
 #endif
 
+#include "skseg/fork_safety.hpp"
 #include "skseg/gmm_kernel_api.hpp"
 #include "skseg/simd.hpp"
 
@@ -104,8 +105,10 @@ struct FitResult {
   int n_iter = 0;
 };
 
+// Every parallel region takes its thread count from here.
 inline int resolve_threads(int n_threads) {
 #ifdef SKSEG_HAVE_OPENMP
+  if (in_forked_child()) return 1;  // see fork_safety.hpp
   if (n_threads < 1) return omp_get_max_threads();
   return n_threads;
 #else
