@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "skseg/build_info.hpp"
+#include "skseg/fork_safety.hpp"
 #include "skseg/gmm.hpp"
 #include "skseg/simd.hpp"
 
@@ -317,15 +318,20 @@ py::dict gmm_params_from_stats(const ParamArray& stats, const ParamArray& centre
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "skseg compiled core";
+  skseg::watch_for_fork();
   m.def("build_info", []() {
     py::dict info;
     info["openmp"] = skseg::openmp_version();
     info["max_threads"] = skseg::max_threads();
+    info["forked_child"] = skseg::in_forked_child();
     info["compiler"] = skseg::compiler();
     info["simd_compiled"] = skseg::simd_compiled_levels();
     info["simd_runtime"] = skseg::simd_runtime();
     return info;
   });
+  m.def("in_forked_child", &skseg::in_forked_child,
+        "True in a process made by fork() after the module was loaded: the "
+        "core then runs on one thread (see skseg/fork_safety.hpp).");
   m.def("gmm_fit", &gmm_fit, py::arg("X"), py::arg("sample_weight"),
         py::arg("covariance_type"), py::arg("weights"), py::arg("means"),
         py::arg("precisions_cholesky"), py::arg("tol"), py::arg("max_iter"),

@@ -9,6 +9,7 @@ from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
 
+# The one place the version is written: pyproject.toml reads it from here.
 __version__ = "0.1.0"
 
 
@@ -64,6 +65,7 @@ _LAZY = {
     "matched_dice_scorer": "skseg.metrics",
     "matched_iou_scorer": "skseg.metrics",
     "matched_pixel_accuracy_scorer": "skseg.metrics",
+    "show_versions": "skseg._show_versions",
 }
 
 __all__ = ["__version__", "build_info", *_LAZY]
@@ -76,9 +78,15 @@ def build_info():
     -------
     info : dict
         ``openmp`` (OpenMP version as ``yyyymm``, 0 when built without it),
-        ``max_threads``, ``compiler``, ``simd_compiled`` (the SIMD levels with
-        kernels in this build) and ``simd_runtime`` (the level chosen for this
-        CPU).
+        ``max_threads``, ``forked_child`` (True in a process made by ``fork``
+        after skseg was imported: the core then runs on one thread, as GNU
+        libgomp hangs in a forked child that starts a thread team),
+        ``compiler``, ``simd_compiled`` (the SIMD levels with kernels in this
+        build) and ``simd_runtime`` (the level chosen for this CPU).
+
+    See Also
+    --------
+    show_versions : Print this with the versions a bug report needs.
     """
     from . import _core
 

@@ -2,6 +2,7 @@
 // x86-64): always compiled, used when the CPU lacks a wider level.
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "skseg/gmm_kernel_api.hpp"
 

@@ -804,8 +804,12 @@ class GaussianMixture(_BaseMixture):
             )
         if self.init_params == "kmeans":
             # Limit KMeans' own OpenMP threads only when asked to: the limit is
-            # process-wide state.
+            # process-wide state. In a forked child KMeans' OpenMP runtime
+            # (GNU libgomp is not fork-safe) may hang in its first parallel
+            # region if the parent used threads: a team of one is safe.
             limits = None if self.n_jobs is None else n_threads
+            if _core.in_forked_child():
+                limits = 1
             with threadpool_limits(limits=limits, user_api="openmp"):
                 labels = (
                     KMeans(n_clusters=k, n_init=1, random_state=random_state)

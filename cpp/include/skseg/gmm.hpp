@@ -27,6 +27,7 @@
 #include <omp.h>
 #endif
 
+#include "skseg/fork_safety.hpp"
 #include "skseg/gmm_kernel_api.hpp"
 #include "skseg/simd.hpp"
 
@@ -111,6 +112,7 @@ struct FitResult {
 // depend on it.
 inline int resolve_threads(int n_threads, int64_t n_tasks) {
 #ifdef SKSEG_HAVE_OPENMP
+  if (in_forked_child()) return 1;  // see fork_safety.hpp
   int64_t nt = n_threads < 1 ? omp_get_max_threads() : n_threads;
   nt = std::min<int64_t>(nt, std::max(omp_get_num_procs(), 1));
   nt = std::min<int64_t>(nt, n_tasks);

@@ -11,6 +11,11 @@
 
 #include "skseg/gmm_kernel_api.hpp"
 
+#if defined(SKSEG_HAVE_AVX2) && defined(_MSC_VER) && !defined(__clang__)
+#include <immintrin.h>
+#include <intrin.h>
+#endif
+
 namespace skseg {
 
 enum class SimdLevel : int { kBaseline = 0, kAvx2 = 1 };
@@ -30,9 +35,21 @@ inline std::vector<std::string> simd_compiled() {
 
 inline bool cpu_supports(SimdLevel level) {
   if (level == SimdLevel::kBaseline) return true;
-#if defined(SKSEG_HAVE_AVX2) && (defined(__x86_64__) || defined(__i386__))
+#if defined(SKSEG_HAVE_AVX2) && defined(_MSC_VER) && !defined(__clang__)
+  // MSVC has no __builtin_cpu_supports: read CPUID, and XGETBV for whether
+  // the operating system saves the 256-bit registers on context switches.
+  int r[4];
+  __cpuid(r, 0);
+  if (r[0] < 7) return false;
+  __cpuid(r, 1);
+  const bool fma = (r[2] >> 12) & 1, osxsave = (r[2] >> 27) & 1, avx = (r[2] >> 28) & 1;
+  if (!(fma && osxsave && avx) || (_xgetbv(0) & 6) != 6) return false;
+  __cpuidex(r, 7, 0);
+  return (r[1] >> 5) & 1;  // AVX2
+#elif defined(SKSEG_HAVE_AVX2) && (defined(__x86_64__) || defined(__i386__))
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #else
+  // Other targets (aarch64, ...) have the baseline kernels only.
   return false;
 #endif
 }

@@ -1,11 +1,12 @@
 // SIMD kernels of the Gaussian-mixture E-step, written once with GCC/Clang
-// vector extensions and compiled once per instruction-set level.
+// vector extensions (or their portable stand-in) and compiled once per
+// instruction-set level.
 //
 // This file is included by cpp/src/gmm_kernels_<level>.cpp INSIDE an anonymous
-// namespace, after <cstdint> and <cstring>: every function here gets internal
-// linkage, so the AVX2 copy can never be picked by the linker for the baseline
-// path. For the same reason it calls nothing from the standard library except
-// memcpy/memset.
+// namespace, after <cstdint>, <cstring> and <limits>: every function here gets
+// internal linkage, so the AVX2 copy can never be picked by the linker for the
+// baseline path. For the same reason it calls nothing from the standard
+// library except memcpy/memset (numeric_limits is read as a constant only).
 //
 // A block of up to kBlockRows rows is processed in three passes, all over
 // feature-major copies so that one vector holds one feature of L rows:
@@ -18,10 +19,14 @@
 // Pass 3 recomputes x - mean rather than storing it: nothing N x K is ever
 // allocated and the block stays in L1.
 
-#if !defined(__GNUC__)
-#error "skseg kernels need GCC or Clang vector extensions"
+// GCC and Clang (clang-cl too) compile the vector extensions; other compilers
+// (MSVC) get the same operators from detail/portable_vec.hpp. Defining
+// SKSEG_PORTABLE_VECTORS forces the latter, to test it with GCC.
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(SKSEG_PORTABLE_VECTORS)
+#define SKSEG_GNU_VECTORS 1
 #endif
 
+#ifdef SKSEG_GNU_VECTORS
 // Small vector helpers must inline: out of line, the baseline build would
 // pass 32-byte vectors through memory.
 #define SKSEG_VINLINE inline __attribute__((always_inline))
@@ -44,6 +49,33 @@ struct Vec<double> {
   typedef int64_t int_type;
   static constexpr int lanes = 4;
 };
+
+template <class To, class From>
+SKSEG_VINLINE To convert_vector(From v) {
+  return __builtin_convertvector(v, To);
+}
+#else
+#include "skseg/detail/portable_vec.hpp"
+
+template <class T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+  typedef PortableVec<float, 8> type;
+  typedef PortableVec<int32_t, 8> itype;
+  typedef int32_t int_type;
+  static constexpr int lanes = 8;
+};
+
+template <>
+struct Vec<double> {
+  typedef PortableVec<double, 4> type;
+  typedef PortableVec<int64_t, 4> itype;
+  typedef int64_t int_type;
+  static constexpr int lanes = 4;
+};
+#endif
 
 template <class T>
 using vec_t = typename Vec<T>::type;
@@ -77,7 +109,7 @@ SKSEG_VINLINE double hsum(vec_t<T> v) {
 // ternary lane by lane through memory, so the baseline uses bit operations.
 template <class V, class I>
 SKSEG_VINLINE V vselect(I mask, V a, V b) {
-#if defined(__AVX__)
+#if defined(__AVX__) && defined(SKSEG_GNU_VECTORS)
   return mask ? a : b;
 #else
   I r = (reinterpret_cast<I&>(a) & mask) | (reinterpret_cast<I&>(b) & ~mask);
@@ -158,7 +190,7 @@ SKSEG_VINLINE vec_t<float> vlog(vec_t<float> x) {
   s = s * u2 + 1.0f / 5.0f;
   s = s * u2 + 1.0f / 3.0f;
   s = s * u2 + 1.0f;
-  return __builtin_convertvector(e, V) * 0.693147180559945309f + 2.0f * u * s;
+  return convert_vector<V>(e) * 0.693147180559945309f + 2.0f * u * s;
 }
 
 SKSEG_VINLINE vec_t<double> vlog(vec_t<double> x) {
@@ -176,7 +208,7 @@ SKSEG_VINLINE vec_t<double> vlog(vec_t<double> x) {
   V s = splat(1.0 / 23.0);
   for (int i = 21; i >= 3; i -= 2) s = s * u2 + 1.0 / i;
   s = s * u2 + 1.0;
-  return __builtin_convertvector(e, V) * 0.69314718055994530942 + 2.0 * u * s;
+  return convert_vector<V>(e) * 0.69314718055994530942 + 2.0 * u * s;
 }
 
 inline bool is_matrix_type(skseg::gmm::CovType t) {
@@ -221,8 +253,9 @@ inline void log_prob_pass(const skseg::gmm::KernelModel<T>& model, int nv,
   const int D = DC > 0 ? DC : model.n_features;
   const int K = model.n_components;
   const CovType type = model.cov_type;
+  constexpr T kMinusInf = -std::numeric_limits<T>::infinity();
   for (int j = 0; j < nv; ++j) {
-    store(buf.rowmax + j * L, splat<T>(static_cast<T>(-__builtin_inf())));
+    store(buf.rowmax + j * L, splat<T>(kMinusInf));
     if (WithLabel) {
       I zero = {};
       *reinterpret_cast<I*>(buf.label + j * L * (sizeof(T) / 4)) = zero;
