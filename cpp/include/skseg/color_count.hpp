@@ -405,7 +405,9 @@ DistinctColors<T> count_colors(const PixelView<T>& img, IndexT* index, int n_thr
   if (!img.data || img.n_pixels < 1)
     throw std::invalid_argument("the image has no pixels");
   if (img.n_channels < 1) throw std::invalid_argument("the image has no channels");
-  const int nt = resolve_threads(n_threads);
+  // Small images are not worth the cost of starting threads.
+  const int nt = static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(resolve_threads(n_threads), img.n_pixels >> 14)));
   if constexpr (std::is_integral<T>::value) {
     const KeyPacking<T> pack = key_packing(img, nt);
     if (pack.bits <= kDirectBits) return count_direct(img, pack, index, nt);

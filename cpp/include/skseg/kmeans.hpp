@@ -22,6 +22,15 @@
 namespace skseg {
 namespace kmeans {
 
+// Threads worth starting for n points and k centres: each parallel region
+// costs more than a pass over a small input, on a busy machine far more.
+// The result does not depend on it.
+inline int useful_threads(int n_threads, int64_t n, int k) {
+  const int64_t work = n * static_cast<int64_t>(k);
+  return static_cast<int>(std::max<int64_t>(
+      1, std::min<int64_t>(gmm::resolve_threads(n_threads), work >> 16)));
+}
+
 template <class T>
 struct Points {
   const T* x = nullptr;  // (n, d), C order
@@ -389,6 +398,7 @@ template <class T>
 Result fit(const Points<T>& pts, int k, const std::vector<double>& init, uint64_t seed,
            int max_iter, double tol, int n_threads, int32_t* labels) {
   check_points(pts, k, max_iter, tol, n_threads);
+  n_threads = useful_threads(n_threads, pts.n, k);
   std::vector<double> centres = init;
   if (centres.empty()) {
     Random rng(seed);
