@@ -749,6 +749,7 @@ class GaussianMixture(_BaseMixture):
             )
         if self.init_params == "kmeans":
             labels = self._kmeans_labels(X, sample_weight, random_state)
+            labels = np.asarray(labels, dtype=np.int64)  # frees a narrower copy
         else:
             labels = np.full(n_samples, -1, dtype=np.int64)
             if self.init_params == "random_from_data":

@@ -95,7 +95,7 @@ class GMMImageSegmenter(BaseEstimator):
         The numbers of components fitted (``[k]`` for an int ``k``).
     criterion_values_ : ndarray of shape (n_candidates,)
         ``criterion`` of the mixture fitted for each of ``k_values_``.
-    palette_ : ndarray of shape (k, n_channels)
+    palette_ : ndarray of shape (k_, n_channels)
         Each component's mean colour, in the scale of the input images (floats;
         ``[0, 1]`` for integer images): what :meth:`recolor` paints.
     n_channels_ : int
@@ -173,7 +173,7 @@ class GMMImageSegmenter(BaseEstimator):
         dtype = _feature_dtype(images)
         features, weights = self._fit_features(images, dtype)
         n_rows = features.shape[0]
-        if self.k == "auto":
+        if isinstance(self.k, str):  # "auto": only the candidates that fit
             k_values = [k for k in k_values if k <= n_rows] or [n_rows]
         if max(k_values) > n_rows:
             raise ValueError(

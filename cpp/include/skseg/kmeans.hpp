@@ -1,12 +1,11 @@
 // Weighted k-means: greedy k-means++ seeding and Lloyd iterations, as
 // scikit-learn's KMeans(algorithm="lloyd") computes them, with Hamerly's
-// bounds to skip the distance computations that cannot change a label.
+// lower bounds to skip the distance computations that cannot change a label.
 //
 // Like the EM core, every sum runs over the fixed chunk partition of
 // gmm::reduce_chunks_in_order and adds the chunks in order, and each point's
 // label depends on that point alone, so the result is bit-identical for any
-// number of threads. Memory beyond the labels: two floats per point (the
-// bounds; one during seeding).
+// number of threads. Memory beyond the labels: one float per point.
 #pragma once
 
 #include <algorithm>
@@ -14,6 +13,7 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <stdexcept>
 #include <vector>
 
@@ -70,6 +70,15 @@ double squared_distance(const T* x, const double* c, int d) {
     const double diff = static_cast<double>(x[a]) - c[a];
     s += diff * diff;
   }
+  return s;
+}
+
+// The same in the data's precision T (float for float32 data, as
+// scikit-learn computes), for the distances that only compare.
+template <class T>
+T squared_distance_t(const T* x, const T* c, int d) {
+  T s = 0;
+  for (int a = 0; a < d; ++a) s += (x[a] - c[a]) * (x[a] - c[a]);
   return s;
 }
 
@@ -158,7 +167,7 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
     closest[i] = static_cast<float>(squared_distance(pts.x + i * d, centres.data(), d));
   auto potential = [&](int64_t i) { return pts.weight(i) * closest[i]; };
   std::vector<int64_t> candidates(n_trials);
-  std::vector<double> candidate_centres(static_cast<std::size_t>(n_trials) * d);
+  std::vector<T> candidate_centres(static_cast<std::size_t>(n_trials) * d);
   for (int j = 1; j < k; ++j) {
     by_chunk = per_chunk_sums(n, n_threads, potential);
     double pot = 0.0;
@@ -172,8 +181,8 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
         n, n_threads, n_trials, [&](int64_t begin, int64_t end, double* acc) {
           for (int64_t i = begin; i < end; ++i)
             for (int t = 0; t < n_trials; ++t) {
-              const double dist = std::min<double>(
-                  closest[i], static_cast<float>(squared_distance(
+              const double dist = std::min<float>(
+                  closest[i], static_cast<float>(squared_distance_t(
                                   pts.x + i * d, &candidate_centres[t * d], d)));
               acc[t] += pts.weight(i) * dist;
             }
@@ -181,17 +190,17 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
     const int best = static_cast<int>(
         std::min_element(trial_pot.begin(), trial_pot.end()) - trial_pot.begin());
     set_centre(j, candidates[best]);
+    const T* chosen = pts.x + candidates[best] * d;
 #pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < n; ++i)
-      closest[i] = std::min(closest[i], static_cast<float>(squared_distance(
-                                            pts.x + i * d, &centres[j * d], d)));
+      closest[i] = std::min(closest[i], static_cast<float>(squared_distance_t(
+                                            pts.x + i * d, chosen, d)));
   }
   return centres;
 }
 
-// Float bounds that stay bounds: scaled away from the (non-negative) value
-// they bound by more than float rounding can take back.
-inline float round_up(double v) { return static_cast<float>(v * (1.0 + 0x1.0p-20)); }
+// A float lower bound that stays one: scaled below the (non-negative) value
+// by more than float rounding can take back.
 inline float round_down(double v) { return static_cast<float>(v * (1.0 - 0x1.0p-20)); }
 
 // Mean over features of the (unweighted) variance, as scikit-learn scales tol.
@@ -269,18 +278,36 @@ Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_i
   const int64_t n = pts.n;
   const int nt = gmm::resolve_threads(n_threads);
   const double tol_abs = tol > 0 ? tol * mean_variance(pts, n_threads) : 0.0;
-  // Hamerly's bounds: upper on the distance to the own centre, lower on the
-  // distance to any other.
-  std::vector<float> upper(n, std::numeric_limits<float>::infinity());
+  // Hamerly's lower bound on the distance to any centre but the own one. The
+  // distance to the own centre is computed each time instead of bounded: for
+  // colours (d = 3) it costs less than an array of upper bounds in memory.
   std::vector<float> lower(n, 0.0f);
-  std::vector<double> shift(k, 0.0), half_gap(k), centres_t(centres.size());
+  // The centres in T, as rows and transposed (d x k), for the distances.
+  std::vector<double> half_gap(k);
+  std::vector<T> centres_T(centres.size()), centres_t(centres.size());
   double max_shift = 0.0;
   std::fill(labels, labels + n, 0);
-  const std::size_t S = static_cast<std::size_t>(k) * (d + 1) + 1;  // sums, changes
+  // Each chunk's per-cluster weight and weighted sums, kept from one
+  // iteration to the next and updated by the points that change cluster
+  // only; the chunks (gmm's fixed partition) are added in order, so the
+  // totals do not depend on the number of threads.
+  const std::size_t S = static_cast<std::size_t>(k) * (d + 1);
+  const int64_t chunk_rows = gmm::chunk_rows_for(n);
+  const int64_t n_chunks = (n + chunk_rows - 1) / chunk_rows;
+  const int nt_chunks = static_cast<int>(std::min<int64_t>(nt, n_chunks));
+  std::vector<double> slots(n_chunks * S, 0.0);
+  std::vector<T> scratch(n_chunks * k);
+  std::vector<int64_t> chunk_changes(n_chunks);
   Result res;
 
+  auto add = [&](double* acc, int j, const T* x, double wi, double sign) {
+    double* s = acc + j * (d + 1);
+    s[0] += sign * wi;
+    for (int f = 0; f < d; ++f) s[1 + f] += sign * wi * x[f];
+  };
+
   // One assignment pass; returns the per-cluster weight and weighted sums
-  // and, last, the number of changed labels.
+  // and the number of changed labels.
   auto assign = [&](bool first) {
     for (int j = 0; j < k; ++j) {
       double gap = std::numeric_limits<double>::infinity();
@@ -288,63 +315,69 @@ Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_i
         if (m != j)
           gap = std::min(gap, squared_distance(&centres[j * d], &centres[m * d], d));
       half_gap[j] = 0.5 * std::sqrt(gap);
-    }
-    for (int j = 0; j < k; ++j)
-      for (int f = 0; f < d; ++f) centres_t[static_cast<std::size_t>(f) * k + j] = centres[j * d + f];
-    return chunk_sums(n, nt, S, [&](int64_t begin, int64_t end, double* acc) {
-      std::vector<double> dist(k);
-      for (int64_t i = begin; i < end; ++i) {
-        const T* x = pts.x + i * d;
-        int a = labels[i];
-        if (!first) {
-          upper[i] = round_up(upper[i] + shift[a]);
-          lower[i] = std::max(0.0f, round_down(lower[i] - max_shift));
-        }
-        const double bound = std::max<double>(half_gap[a], lower[i]);
-        bool recompute = first;
-        if (!first && upper[i] > bound) {
-          const double own = std::sqrt(squared_distance(x, &centres[a * d], d));
-          upper[i] = round_up(own);
-          recompute = own > bound;
-        }
-        if (recompute) {
-          // Distances to all centres, feature by feature over the
-          // transposed centres (a loop over k that vectorises).
-          std::fill(dist.begin(), dist.end(), 0.0);
-          for (int f = 0; f < d; ++f) {
-            const double xf = x[f];
-            const double* cf = &centres_t[static_cast<std::size_t>(f) * k];
-            for (int j = 0; j < k; ++j) dist[j] += (xf - cf[j]) * (xf - cf[j]);
-          }
-          double d1 = std::numeric_limits<double>::infinity(), d2 = d1;
-          int best = 0;
-          for (int j = 0; j < k; ++j) {
-            const double dist_j = dist[j];
-            if (dist_j < d1) {
-              d2 = d1;
-              d1 = dist_j;
-              best = j;
-            } else if (dist_j < d2) {
-              d2 = dist_j;
-            }
-          }
-          acc[S - 1] += best != a;
-          labels[i] = a = best;
-          upper[i] = round_up(std::sqrt(d1));
-          lower[i] = round_down(std::sqrt(d2));
-        }
-        const double wi = pts.weight(i);
-        double* s = acc + a * (d + 1);
-        s[0] += wi;
-        for (int j = 0; j < d; ++j) s[1 + j] += wi * x[j];
+      for (int f = 0; f < d; ++f) {
+        centres_T[j * d + f] = static_cast<T>(centres[j * d + f]);
+        centres_t[static_cast<std::size_t>(f) * k + j] = centres_T[j * d + f];
       }
-    });
+    }
+    (void)nt_chunks;
+#pragma omp parallel for num_threads(nt_chunks) schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      double* acc = &slots[c * S];
+      T* dist = &scratch[c * k];
+      int64_t changed = 0;
+      for (int64_t i = c * chunk_rows; i < std::min(n, (c + 1) * chunk_rows); ++i) {
+        const T* x = pts.x + i * d;
+        const int a = labels[i];
+        if (!first) {
+          lower[i] = std::max(0.0f, round_down(lower[i] - max_shift));
+          const double bound = std::max<double>(half_gap[a], lower[i]);
+          if (squared_distance_t(x, &centres_T[a * d], d) <= bound * bound) continue;
+        }
+        // Distances to all centres, feature by feature over the transposed
+        // centres (a loop over k that vectorises).
+        std::fill(dist, dist + k, T(0));
+        for (int f = 0; f < d; ++f) {
+          const T xf = x[f];
+          const T* cf = &centres_t[static_cast<std::size_t>(f) * k];
+          for (int j = 0; j < k; ++j) dist[j] += (xf - cf[j]) * (xf - cf[j]);
+        }
+        T d1 = std::numeric_limits<T>::infinity(), d2 = d1;
+        int best = 0;
+        for (int j = 0; j < k; ++j) {
+          if (dist[j] < d1) {
+            d2 = d1;
+            d1 = dist[j];
+            best = j;
+          } else if (dist[j] < d2) {
+            d2 = dist[j];
+          }
+        }
+        lower[i] = round_down(std::sqrt(d2));
+        if (first) {
+          add(acc, best, x, pts.weight(i), 1.0);
+        } else if (best != a) {
+          add(acc, a, x, pts.weight(i), -1.0);
+          add(acc, best, x, pts.weight(i), 1.0);
+          ++changed;
+        }
+        labels[i] = best;
+      }
+      chunk_changes[c] = changed;
+    }
+    std::vector<double> sums(S, 0.0);
+    int64_t n_changed = 0;
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      for (std::size_t j = 0; j < S; ++j) sums[j] += slots[c * S + j];
+      n_changed += chunk_changes[c];
+    }
+    return std::make_pair(sums, n_changed);
   };
 
   for (int it = 1; it <= max_iter; ++it) {
-    std::vector<double> sums = assign(it == 1);
+    auto [sums, n_changed] = assign(it == 1);
     res.n_iter = it;
-    const bool unchanged = it > 1 && sums[S - 1] == 0;
+    const bool unchanged = it > 1 && n_changed == 0;
     relocate_empty(pts, centres, k, labels, sums, nt);
     max_shift = 0.0;
     double shift_total = 0.0;
@@ -356,8 +389,7 @@ Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_i
         moved += (c - centres[j * d + a]) * (c - centres[j * d + a]);
         centres[j * d + a] = c;
       }
-      shift[j] = std::sqrt(moved);
-      max_shift = std::max(max_shift, shift[j]);
+      max_shift = std::max(max_shift, std::sqrt(moved));
       shift_total += moved;
     }
     if (unchanged) break;  // the centres are the previous ones
