@@ -20,9 +20,7 @@ _MAX_ITER = 300
 _TOL = 1e-4
 
 
-def weighted_kmeans(
-    X, sample_weight, n_clusters, random_state, *, n_jobs=None, init=None
-):
+def weighted_kmeans(X, sample_weight, n_clusters, random_state, *, n_jobs=None):
     """Weighted k-means of C-contiguous float32/float64 ``X`` in the core.
 
     Parameters
@@ -38,8 +36,6 @@ def weighted_kmeans(
         scikit-learn draws one for each sub-estimator).
     n_jobs : int, default=None
         Threads of the core; the result does not depend on it.
-    init : ndarray of shape (n_clusters, n_features), default=None
-        Initial centres instead of k-means++.
 
     Returns
     -------
@@ -57,7 +53,7 @@ def weighted_kmeans(
         X,
         sample_weight,
         int(n_clusters),
-        init,
+        None,  # initial centres: k-means++ from the seed
         seed,
         _MAX_ITER,
         _TOL,

@@ -10,9 +10,9 @@
 // (a prefix popcount) is its colour's index. Wider keys go through a hash
 // table whose distinct keys are radix-sorted. Float pixels, and integer
 // pixels too wide for one 64-bit key, go through a hash table of rows whose
-// distinct rows are sorted. Memory beyond the outputs is the bitmap (at most
-// 8 MiB) or a table of about twice the distinct colours; no array of N keys
-// is made.
+// distinct rows are sorted. Memory beyond the outputs is the bitmap with its
+// ranks (at most 16 MiB) or a table of about twice the distinct colours; no
+// array of N keys is made.
 //
 // Every result is the same for any number of threads: the bitmap is an OR,
 // the counts are integer sums and the order is that of the colours.
@@ -36,7 +36,8 @@
 namespace skseg {
 namespace colors {
 
-// Keys up to this many bits index a bitmap (2^26 bits = 8 MiB) directly.
+// Keys up to this many bits index a bitmap directly (2^26 bits: 8 MiB, and
+// as much again for the ranks).
 constexpr int kDirectBits = 26;
 
 template <class T>
