@@ -749,7 +749,8 @@ class GaussianMixture(_BaseMixture):
             )
         if self.init_params == "kmeans":
             labels = self._kmeans_labels(X, sample_weight, random_state)
-            labels = np.asarray(labels, dtype=np.int64)  # frees a narrower copy
+            # int64 for the core; rebinding frees narrower labels at once.
+            labels = np.asarray(labels, dtype=np.int64)
         else:
             labels = np.full(n_samples, -1, dtype=np.int64)
             if self.init_params == "random_from_data":
@@ -765,7 +766,7 @@ class GaussianMixture(_BaseMixture):
         params = _core.gmm_params_from_labels(
             X,
             sample_weight,
-            np.asarray(labels, dtype=np.int64),
+            labels,
             k,
             self.covariance_type,
             self.reg_covar,
