@@ -36,7 +36,7 @@ from threadpoolctl import threadpool_limits
 import skseg
 from skseg import _core
 from skseg.mixture import GaussianMixture
-from skseg.mixture.segmenter import _unique_rows
+from skseg.mixture.segmenter import _distinct_colors
 
 N_COMPONENTS = 32
 MAX_ITER = 30
@@ -95,7 +95,7 @@ def compare(images, cov_types, dtypes, n_jobs):
     for name, step in images:
         pixels = image_pixels(name, step)
         start = time.perf_counter()
-        distinct, _, counts = _unique_rows(pixels)
+        distinct, counts, _ = _distinct_colors(pixels, n_jobs)
         t_unique = time.perf_counter() - start
         X = pixels.astype(np.float64)
         labels = KMeans(N_COMPONENTS, n_init=1, random_state=0).fit(X).labels_

@@ -15,7 +15,9 @@
 
 #include "skseg/build_info.hpp"
 #include "skseg/fork_safety.hpp"
+#include "skseg/color_count.hpp"
 #include "skseg/gmm.hpp"
+#include "skseg/kmeans.hpp"
 #include "skseg/simd.hpp"
 
 namespace py = pybind11;
@@ -314,6 +316,107 @@ py::dict gmm_params_from_stats(const ParamArray& stats, const ParamArray& centre
   return with_nk(p, nk);
 }
 
+// ---------------------------------------------------------------------------
+// Distinct colours and k-means.
+
+// A numpy array that takes over the vector's memory (no copy: the colours
+// and counts of a random-colour image are hundreds of megabytes).
+template <class T>
+py::array move_to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* owner = new std::vector<T>(std::move(v));
+  py::capsule free_owner(owner, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, owner->data(), free_owner);
+}
+
+template <class T>
+py::tuple count_colors_impl(const py::array& pixels, bool return_index, int n_threads) {
+  skseg::colors::PixelView<T> img;
+  img.data = static_cast<const T*>(pixels.data());
+  img.n_pixels = pixels.shape(0);
+  img.n_channels = static_cast<int>(pixels.shape(1));
+  // int32 indices take half the memory of np.unique's int64 ones.
+  const bool narrow = img.n_pixels <= std::numeric_limits<int32_t>::max();
+  py::object index = py::none();
+  int32_t* index32 = nullptr;
+  int64_t* index64 = nullptr;
+  if (return_index && narrow) {
+    py::array_t<int32_t> a(img.n_pixels);
+    index32 = a.mutable_data();
+    index = a;
+  } else if (return_index) {
+    py::array_t<int64_t> a(img.n_pixels);
+    index64 = a.mutable_data();
+    index = a;
+  }
+  skseg::colors::DistinctColors<T> res;
+  {
+    py::gil_scoped_release release;
+    res = index64 ? skseg::colors::count_colors(img, index64, n_threads)
+                  : skseg::colors::count_colors(img, index32, n_threads);
+  }
+  const py::ssize_t n_distinct = res.size();
+  py::array colors = move_to_numpy(std::move(res.colors), {n_distinct, res.n_channels});
+  py::array counts = move_to_numpy(std::move(res.counts), {n_distinct});
+  return py::make_tuple(colors, counts, index);
+}
+
+py::tuple count_colors(const py::object& obj, bool return_index, int n_threads) {
+  if (!py::isinstance<py::array>(obj)) throw py::type_error("pixels must be a numpy.ndarray");
+  py::array pixels = py::reinterpret_borrow<py::array>(obj);
+  if (pixels.ndim() != 2)
+    throw py::value_error("pixels must be 2-D (n_pixels, n_channels)");
+  if (!(pixels.flags() & py::array::c_style))
+    throw py::value_error("pixels must be C-contiguous");
+  if (pixels.shape(1) > std::numeric_limits<int>::max())
+    throw py::value_error("pixels have too many channels");
+  const py::dtype dt = pixels.dtype();
+  if (dt.equal(py::dtype::of<uint8_t>()))
+    return count_colors_impl<uint8_t>(pixels, return_index, n_threads);
+  if (dt.equal(py::dtype::of<uint16_t>()))
+    return count_colors_impl<uint16_t>(pixels, return_index, n_threads);
+  if (is_float32(pixels)) return count_colors_impl<float>(pixels, return_index, n_threads);
+  if (is_float64(pixels)) return count_colors_impl<double>(pixels, return_index, n_threads);
+  throw py::type_error("pixels must have dtype uint8, uint16, float32 or float64, got " +
+                       std::string(py::str(dt)));
+}
+
+template <class T>
+py::tuple kmeans_impl(const py::array& X, const py::object& w, int k,
+                      const std::vector<double>& init, uint64_t seed, int max_iter,
+                      double tol, int n_threads) {
+  skseg::kmeans::Points<T> pts;
+  pts.x = static_cast<const T*>(X.data());
+  pts.w = w.is_none() ? nullptr : static_cast<const T*>(py::array(w).data());
+  pts.n = X.shape(0);
+  pts.d = static_cast<int>(X.shape(1));
+  py::array_t<int32_t> labels(pts.n);
+  int32_t* labels_p = labels.mutable_data();
+  skseg::kmeans::Result res;
+  {
+    py::gil_scoped_release release;
+    res = skseg::kmeans::fit(pts, k, init, seed, max_iter, tol, n_threads, labels_p);
+  }
+  return py::make_tuple(to_array(res.centres, {k, pts.d}), labels, res.inertia, res.n_iter);
+}
+
+py::tuple kmeans(const py::object& X_obj, const py::object& w_obj, int n_clusters,
+                 const py::object& init_obj, uint64_t seed, int max_iter, double tol,
+                 int n_threads) {
+  py::array X = check_X(X_obj);
+  py::object w = check_weight(w_obj, X);
+  std::vector<double> init;
+  if (!init_obj.is_none()) {
+    const ParamArray centres = init_obj.cast<ParamArray>();
+    if (centres.ndim() != 2 || centres.shape(0) != n_clusters ||
+        centres.shape(1) != X.shape(1))
+      throw py::value_error("init must have shape (n_clusters, n_features)");
+    init = to_vector(centres);
+  }
+  if (is_float32(X))
+    return kmeans_impl<float>(X, w, n_clusters, init, seed, max_iter, tol, n_threads);
+  return kmeans_impl<double>(X, w, n_clusters, init, seed, max_iter, tol, n_threads);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -355,4 +458,14 @@ PYBIND11_MODULE(_core, m) {
   m.def("gmm_params_from_stats", &gmm_params_from_stats, py::arg("stats"),
         py::arg("centres"), py::arg("covariance_type"), py::arg("reg_covar"),
         py::arg("float32"), "M-step from sufficient statistics, with nk.");
+  m.def("count_colors", &count_colors, py::arg("pixels"), py::arg("return_index"),
+        py::arg("n_threads"),
+        "(colors, counts, index) of (n_pixels, n_channels) pixels: the distinct "
+        "rows in lexicographic order, their counts and each pixel's row (int32 "
+        "when it fits; None unless return_index), as np.unique(axis=0) gives them.");
+  m.def("kmeans", &kmeans, py::arg("X"), py::arg("sample_weight"), py::arg("n_clusters"),
+        py::arg("init"), py::arg("seed"), py::arg("max_iter"), py::arg("tol"),
+        py::arg("n_threads"),
+        "Weighted k-means (Lloyd) from init centres, or from k-means++ seeded by "
+        "seed when init is None; returns (centres, labels, inertia, n_iter).");
 }

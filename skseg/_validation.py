@@ -140,7 +140,9 @@ def image_to_float(image, dtype=None):
     """
     if image.dtype.kind in "ui":
         scale = np.iinfo(image.dtype).max
-        return image.astype(dtype or np.float32) / np.float32(scale)
+        out = image.astype(dtype or np.float32)
+        out /= np.float32(scale)  # in place: no second array of the image's size
+        return out
     return image.astype(dtype or image.dtype, copy=False)
 
 

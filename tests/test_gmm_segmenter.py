@@ -11,6 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from skseg import GMMImageSegmenter
+from skseg._validation import float_to_image_dtype
 from skseg.color import convert_from_rgb
 from skseg.preprocessing import IntensityScaler
 
@@ -224,3 +225,157 @@ def test_one_colour_image_fits_one_component(shape, spatial_weight):
 def test_too_large_spatial_weight_is_named():
     with pytest.raises(ValueError, match="spatial_weight must be .* <= 1000000"):
         GMMImageSegmenter(k=2, spatial_weight=1e300).fit(np.zeros((4, 4, 3)))
+
+
+# -- determinism, prediction through the colour index, n_init, warm start -------
+
+
+@pytest.mark.parametrize(
+    "init_params", ["kmeans", "k-means++", "random", "random_from_data"]
+)
+def test_labels_bit_identical_for_any_n_jobs(init_params):
+    # Enough distinct colours for several chunks of the core's work.
+    img = load_sample_image("china.jpg")[::2, ::2]
+    fits = [
+        GMMImageSegmenter(
+            k=12, init_params=init_params, max_iter=20, random_state=3, n_jobs=n_jobs
+        ).fit(img)
+        for n_jobs in (1, 2, 3)
+    ]
+    labels = [seg.predict(img) for seg in fits]
+    for seg, lab in zip(fits[1:], labels[1:], strict=True):
+        np.testing.assert_array_equal(seg.mixture_.means_, fits[0].mixture_.means_)
+        np.testing.assert_array_equal(lab, labels[0])
+
+
+def _image_of_dtype(china, dtype):
+    if dtype == np.uint16:
+        return china.astype(np.uint16) * 257
+    if dtype == np.uint8:
+        return china
+    return (china / 255.0).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
+def test_prediction_through_colour_index_equals_per_pixel(china, dtype):
+    img = _image_of_dtype(china, dtype)
+    seg = GMMImageSegmenter(k=5, covariance_type="diag", random_state=0).fit(img)
+    features = img.reshape(-1, 3)
+    if dtype in (np.uint8, np.uint16):
+        features = features / np.float32(np.iinfo(dtype).max)
+    features = features.astype(seg.mixture_.means_.dtype)
+    shape = img.shape[:2]
+    mixture = seg.mixture_
+    np.testing.assert_array_equal(
+        seg.predict(img), mixture.predict(features).reshape(shape)
+    )
+    np.testing.assert_array_equal(
+        seg.predict_proba(img), mixture.predict_proba(features).reshape(*shape, 5)
+    )
+    np.testing.assert_array_equal(
+        seg.score_samples(img), mixture.score_samples(features).reshape(shape)
+    )
+    painted = float_to_image_dtype(seg.palette_, img.dtype)[mixture.predict(features)]
+    np.testing.assert_array_equal(seg.recolor(img), painted.reshape(img.shape))
+
+
+def test_n_init_keeps_the_best_of_its_kmeans_starts(china):
+    img = _image_of_dtype(china, np.float64)
+    best = GMMImageSegmenter(k=6, n_init=3, max_iter=5, random_state=0).fit(img)
+    singles = []
+    for i in range(3):
+        # The state the i-th start of n_init=3 draws its k-means seed from.
+        state = np.random.RandomState(0)
+        for _ in range(i):
+            state.randint(np.iinfo(np.int32).max)
+        seg = GMMImageSegmenter(k=6, max_iter=5, random_state=state).fit(img)
+        singles.append(seg.mixture_)
+    bounds = [m.lower_bound_ for m in singles]
+    assert len(set(bounds)) == 3  # three different starts
+    chosen = singles[int(np.argmax(bounds))]
+    assert best.mixture_.lower_bound_ == max(bounds)
+    np.testing.assert_array_equal(best.mixture_.means_, chosen.means_)
+
+
+def test_warm_start_continues_the_colour_mixture(china):
+    img = _image_of_dtype(china, np.float64)
+    seg = GMMImageSegmenter(k=4, max_iter=4, tol=0.0, random_state=0).fit(img)
+    once = GMMImageSegmenter(k=4, max_iter=8, tol=0.0, random_state=0).fit(img)
+    colors = np.unique(img.reshape(-1, 3), axis=0, return_counts=True)
+    mixture = seg.mixture_.set_params(warm_start=True)
+    mixture.fit(colors[0], sample_weight=colors[1].astype(np.float64))
+    np.testing.assert_allclose(mixture.means_, once.mixture_.means_, rtol=1e-12)
+    assert mixture.n_iter_ == 4
+
+
+# -- the number of components from the data ------------------------------------
+
+
+def _clustered_image(n_colors, dtype, seed=0, shape=(60, 80)):
+    """Pixels of n_colors colours plus Gaussian noise."""
+    rng = np.random.default_rng(seed)
+    palette = rng.uniform(0.15, 0.85, size=(n_colors, 3))
+    img = palette[rng.integers(0, n_colors, size=shape)]
+    img = img + rng.normal(0, 0.03, size=img.shape)
+    if dtype == np.uint8:
+        return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    return img.astype(dtype)
+
+
+@pytest.mark.parametrize(
+    ("n_colors", "dtype", "criterion"),
+    [(3, np.uint8, "bic"), (5, np.float32, "bic"), (4, np.uint8, "aic")],
+)
+def test_k_auto_finds_the_number_of_colour_clusters(n_colors, dtype, criterion):
+    img = _clustered_image(n_colors, dtype)
+    seg = GMMImageSegmenter(k="auto", criterion=criterion, random_state=0).fit(img)
+    assert seg.k_ == n_colors == seg.mixture_.n_components
+    np.testing.assert_array_equal(seg.k_values_, np.arange(2, 17))
+    assert seg.criterion_values_.argmin() == n_colors - 2
+    assert seg.predict(img).max() < n_colors
+
+
+def test_k_range_and_list_keep_the_criterion_curve():
+    img = _clustered_image(4, np.float64)
+    seg = GMMImageSegmenter(k=(2, 6), random_state=0).fit(img)
+    np.testing.assert_array_equal(seg.k_values_, [2, 3, 4, 5, 6])
+    assert seg.k_ == 4
+    # The criterion over the distinct colours is the BIC over all pixels.
+    pixels = img.reshape(-1, 3)
+    np.testing.assert_allclose(
+        seg.criterion_values_[2], seg.mixture_.bic(pixels), rtol=1e-9
+    )
+    listed = GMMImageSegmenter(k=[6, 4, 3], criterion="aic", random_state=0).fit(img)
+    np.testing.assert_array_equal(listed.k_values_, [3, 4, 6])
+    np.testing.assert_allclose(
+        listed.criterion_values_[1], listed.mixture_.aic(pixels), rtol=1e-9
+    )
+    fixed = GMMImageSegmenter(k=4, random_state=0).fit(img)
+    assert fixed.k_ == 4 and fixed.k_values_.tolist() == [4]
+    np.testing.assert_array_equal(fixed.mixture_.means_, seg.mixture_.means_)
+
+
+@pytest.mark.parametrize(
+    ("k", "match"),
+    [
+        ("many", "k must be an int, 'auto'"),
+        ((2, 3, 4), r"\(low, high\)"),
+        ((5, 2), "low <= high"),
+        ([], "empty"),
+        ([2, 0], "k must be >= 1"),
+    ],
+)
+def test_bad_k(china, k, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        GMMImageSegmenter(k=k).fit(china)
+    with pytest.raises(ValueError, match="criterion"):
+        GMMImageSegmenter(k="auto", criterion="mdl").fit(china)
+
+
+def test_k_search_larger_than_distinct_colours():
+    two_colours = np.zeros((10, 10, 3), np.uint8)
+    two_colours[5:] = 200
+    seg = GMMImageSegmenter(k="auto", random_state=0).fit(two_colours)
+    assert seg.k_values_.tolist() == [2]
+    with pytest.raises(ValueError, match=r"k=4 is larger"):
+        GMMImageSegmenter(k=(2, 4)).fit(two_colours)

@@ -602,7 +602,8 @@ class GaussianMixture(_BaseMixture):
     init_params : {'kmeans', 'k-means++', 'random', 'random_from_data'}, \
             default='kmeans'
         How the weights, means and precisions are initialised:
-        'kmeans': responsibilities from :class:`~sklearn.cluster.KMeans`;
+        'kmeans': responsibilities from :class:`~sklearn.cluster.KMeans`
+        (run on one thread, so that the result does not depend on n_jobs);
         'k-means++': k-means++ seeds as one-point components;
         'random': random responsibilities;
         'random_from_data': randomly chosen samples as one-point components.
@@ -803,19 +804,9 @@ class GaussianMixture(_BaseMixture):
                 X.dtype == np.float32,
             )
         if self.init_params == "kmeans":
-            # Limit KMeans' own OpenMP threads only when asked to: the limit is
-            # process-wide state. In a forked child KMeans' OpenMP runtime
-            # (GNU libgomp is not fork-safe) may hang in its first parallel
-            # region if the parent used threads: a team of one is safe.
-            limits = None if self.n_jobs is None else n_threads
-            if _core.in_forked_child():
-                limits = 1
-            with threadpool_limits(limits=limits, user_api="openmp"):
-                labels = (
-                    KMeans(n_clusters=k, n_init=1, random_state=random_state)
-                    .fit(X, sample_weight=sample_weight)
-                    .labels_
-                )
+            labels = self._kmeans_labels(X, sample_weight, random_state)
+            # int64 for the core; rebinding frees narrower labels at once.
+            labels = np.asarray(labels, dtype=np.int64)
         else:
             labels = np.full(n_samples, -1, dtype=np.int64)
             if self.init_params == "random_from_data":
@@ -831,7 +822,7 @@ class GaussianMixture(_BaseMixture):
         params = _core.gmm_params_from_labels(
             X,
             sample_weight,
-            labels.astype(np.int64),
+            labels,
             k,
             self.covariance_type,
             self.reg_covar,
@@ -840,6 +831,17 @@ class GaussianMixture(_BaseMixture):
         if self.covariance_type == "tied" and np.any(labels < 0):
             params = _add_unassigned_scatter(params, X, sample_weight, labels < 0)
         return params
+
+    def _kmeans_labels(self, X, sample_weight, random_state):
+        """Labels of scikit-learn's KMeans for init_params='kmeans'.
+
+        KMeans runs on one thread whatever ``n_jobs`` is: its labels change
+        with its thread count (its partial sums are per thread), and the
+        mixture's answer must not depend on ``n_jobs``.
+        """
+        with threadpool_limits(limits=1):
+            kmeans = KMeans(self.n_components, n_init=1, random_state=random_state)
+            return kmeans.fit(X, sample_weight=sample_weight).labels_
 
     def _run_em(self, X, sample_weight, params, lower_bound, n_threads):
         """EM in the core from ``params``; returns its result dict."""

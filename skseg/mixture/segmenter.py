@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .. import _core
 from .._validation import (
     check_images,
     check_positive_int,
@@ -14,7 +15,12 @@ from .._validation import (
     image_to_float,
 )
 from ..color import COLOR_SPACES, convert_from_rgb, convert_to_rgb
-from .gaussian_mixture import GaussianMixture
+from ._kmeans import ColorMixture
+from .gaussian_mixture import _resolve_n_threads
+
+# The candidate numbers of components of k="auto".
+_AUTO_K = range(2, 17)
+_CRITERIA = ("bic", "aic")
 
 
 class GMMImageSegmenter(BaseEstimator):
@@ -28,13 +34,27 @@ class GMMImageSegmenter(BaseEstimator):
     Identical pixels are collapsed into one point weighted by its count before
     fitting and predicting. The result is the same mixture as over all pixels
     (EM only ever sums over points), at the cost of the distinct colours
-    instead of the pixels: ``china.jpg`` has 273k pixels but 96k colours. This
-    does not apply with ``spatial_weight > 0``, where every pixel differs.
+    instead of the pixels: ``china.jpg`` has 273k pixels but 96k colours. The
+    compiled core counts the colours without sorting the pixels, initialises
+    the mixture by weighted k-means on them, and prediction scores each
+    distinct colour once and hands it to its pixels. This does not apply with
+    ``spatial_weight > 0``, where every pixel differs.
+
+    The number of components can be chosen from the data: with ``k="auto"``,
+    a ``(low, high)`` range or a list of candidates, one mixture is fitted per
+    candidate and the one with the lowest ``criterion`` (BIC or AIC, over all
+    pixels) is kept; ``k_values_`` and ``criterion_values_`` hold the curve.
 
     Parameters
     ----------
-    k : int, default=8
-        Number of mixture components (segments, or palette colours).
+    k : int, "auto", tuple (low, high) or list of int, default=8
+        Number of mixture components (segments, or palette colours). "auto"
+        tries 2 to 16, a tuple every value from ``low`` to ``high``
+        inclusive, a list its values; the chosen number is ``k_``.
+    criterion : {"bic", "aic"}, default="bic"
+        How a number of components is chosen when ``k`` is not an int: the
+        Bayesian or Akaike information criterion of the fitted mixture over
+        all pixels (lower is better).
     covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
         Covariance structure of the components, as in scikit-learn.
     color_space : {"rgb", "lab", "hsv", "grey"}, default="rgb"
@@ -59,16 +79,23 @@ class GMMImageSegmenter(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, for reproducible results.
     n_jobs : int, default=None
-        Threads of the compiled core; None uses all cores. Results do not
-        depend on it.
+        Threads of the compiled core; None uses all cores. Results are
+        bit-identical for any value.
     verbose : int, default=0
         Verbosity of the EM iterations.
 
     Attributes
     ----------
     mixture_ : skseg.GaussianMixture
-        The fitted mixture over the pixel features.
-    palette_ : ndarray of shape (k, n_channels)
+        The fitted mixture over the pixel features (the chosen one when ``k``
+        is not an int).
+    k_ : int
+        Number of components of ``mixture_``.
+    k_values_ : ndarray of shape (n_candidates,)
+        The numbers of components fitted (``[k]`` for an int ``k``).
+    criterion_values_ : ndarray of shape (n_candidates,)
+        ``criterion`` of the mixture fitted for each of ``k_values_``.
+    palette_ : ndarray of shape (k_, n_channels)
         Each component's mean colour, in the scale of the input images (floats;
         ``[0, 1]`` for integer images): what :meth:`recolor` paints.
     n_channels_ : int
@@ -84,12 +111,15 @@ class GMMImageSegmenter(BaseEstimator):
     >>> seg = GMMImageSegmenter(k=8, random_state=0).fit(img)
     >>> seg.predict(img).shape
     (427, 640)
+    >>> GMMImageSegmenter(k=(2, 6), random_state=0).fit(img).k_values_
+    array([2, 3, 4, 5, 6])
     """
 
     def __init__(
         self,
         k=8,
         *,
+        criterion="bic",
         covariance_type="full",
         color_space="rgb",
         spatial_weight=0.0,
@@ -103,6 +133,7 @@ class GMMImageSegmenter(BaseEstimator):
         verbose=0,
     ):
         self.k = k
+        self.criterion = criterion
         self.covariance_type = covariance_type
         self.color_space = color_space
         self.spatial_weight = spatial_weight
@@ -131,7 +162,7 @@ class GMMImageSegmenter(BaseEstimator):
         self : GMMImageSegmenter
             The fitted segmenter.
         """
-        self._check_params()
+        k_values = self._check_params()
         images, _ = check_images(X)
         n_channels = images[0].shape[2]
         if self.color_space != "rgb" and n_channels != 3:
@@ -141,24 +172,25 @@ class GMMImageSegmenter(BaseEstimator):
             )
         dtype = _feature_dtype(images)
         features, weights = self._fit_features(images, dtype)
-        if features.shape[0] < self.k:
+        n_rows = features.shape[0]
+        if isinstance(self.k, str):  # "auto": only the candidates that fit
+            k_values = [k for k in k_values if k <= n_rows] or [n_rows]
+        if max(k_values) > n_rows:
             what = "pixels" if self._n_spatial() else "distinct colours"
             raise ValueError(
-                f"k={self.k} is larger than the number of {what} in X "
-                f"({features.shape[0]}); use k <= {features.shape[0]}"
+                f"k={max(k_values)} is larger than the number of {what} in X "
+                f"({n_rows}); use k <= {n_rows}"
             )
-        self.mixture_ = GaussianMixture(
-            n_components=self.k,
-            covariance_type=self.covariance_type,
-            tol=self.tol,
-            reg_covar=self.reg_covar,
-            max_iter=self.max_iter,
-            n_init=self.n_init,
-            init_params=self.init_params,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        ).fit(features, sample_weight=weights)
+        criteria, best = [], None
+        for k in k_values:
+            mixture = self._mixture(k).fit(features, sample_weight=weights)
+            criteria.append(_criterion(mixture, features, weights, self.criterion))
+            if best is None or criteria[-1] < min(criteria[:-1]):
+                best = mixture  # ties keep the fewer components
+        self.mixture_ = best
+        self.k_ = best.n_components
+        self.k_values_ = np.asarray(k_values)
+        self.criterion_values_ = np.asarray(criteria)
         self.n_channels_ = n_channels
         self.n_features_ = features.shape[1]
         color_means = self.mixture_.means_[:, : self.n_features_ - self._n_spatial()]
@@ -176,10 +208,10 @@ class GMMImageSegmenter(BaseEstimator):
         Returns
         -------
         labels : ndarray of shape (H, W), or (N, H, W) array or list of them
-            Component indices in ``0..k-1``; a batch gives an array when ``X``
-            was an array of equal-size images, else a list.
+            Component indices in ``0..k_-1``; a batch gives an array when
+            ``X`` was an array of equal-size images, else a list.
         """
-        return self._per_image(X, "predict")
+        return self._apply(X, "predict")
 
     def predict_proba(self, X):
         """Posterior probability of each component for each pixel.
@@ -191,9 +223,23 @@ class GMMImageSegmenter(BaseEstimator):
 
         Returns
         -------
-        proba : ndarray of shape (H, W, k), or a batch of them
+        proba : ndarray of shape (H, W, k_), or a batch of them
         """
-        return self._per_image(X, "predict_proba")
+        return self._apply(X, "predict_proba")
+
+    def score_samples(self, X):
+        """Log-likelihood of each pixel under the fitted mixture.
+
+        Parameters
+        ----------
+        X : array-like or list of array-like
+            One image or a batch.
+
+        Returns
+        -------
+        log_likelihood : ndarray of shape (H, W), or a batch of them
+        """
+        return self._apply(X, "score_samples")
 
     def fit_predict(self, X, y=None):
         """Fit on ``X`` and return its label maps (see :meth:`predict`)."""
@@ -230,28 +276,55 @@ class GMMImageSegmenter(BaseEstimator):
         -------
         images : ndarray or list of ndarray
             Images of the input's shape and dtype (``uint8`` stays ``uint8``),
-            every pixel one of the ``k`` colours of ``palette_``.
+            every pixel one of the ``k_`` colours of ``palette_``.
         """
         check_is_fitted(self, "mixture_")
         images, is_batch = check_images(X)
-        labels = self.predict(images)
-        # Convert the k palette colours, not every pixel, to the image dtype.
-        out = [
-            float_to_image_dtype(self.palette_, im.dtype)[lab]
-            for im, lab in zip(images, labels, strict=True)
-        ]
-        return format_images(out, is_batch, like=X)
+
+        def paint(features, image_dtype):
+            # The k palette colours, not every pixel, in the image dtype.
+            palette = float_to_image_dtype(self.palette_, image_dtype)
+            return palette[self.mixture_.predict(features)]
+
+        return format_images(self._per_image(images, paint), is_batch, like=X)
 
     # -- helpers ---------------------------------------------------------------
 
     def _check_params(self):
-        check_positive_int(self.k, "k")
+        """Validate the parameters; return the candidate numbers of components."""
         if self.color_space not in COLOR_SPACES:
             raise ValueError(
                 f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}"
             )
+        if self.criterion not in _CRITERIA:
+            raise ValueError(
+                f"criterion must be one of {_CRITERIA}, got {self.criterion!r}"
+            )
         # Positions far outweighing colours (or overflowing float32) have no use.
         check_real(self.spatial_weight, "spatial_weight", low=0.0, high=1e6)
+        return _k_values(self.k)
+
+    def _mixture(self, k):
+        return ColorMixture(
+            n_components=k,
+            covariance_type=self.covariance_type,
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=self.n_init,
+            init_params=self.init_params,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
+
+    def _apply(self, X, name):
+        """``mixture_.name`` of every pixel, as label maps like ``X``."""
+        check_is_fitted(self, "mixture_")
+        images, is_batch = check_images(X)
+        method = getattr(self.mixture_, name)
+        out = self._per_image(images, lambda features, _: method(features))
+        return format_label_maps(out, is_batch, like=X)
 
     def _check_channels(self, images):
         if images[0].shape[2] != self.n_channels_:
@@ -267,51 +340,83 @@ class GMMImageSegmenter(BaseEstimator):
         """Features of all pixels of all images, collapsed to distinct rows
         with counts as weights when there are no spatial features."""
         if self._n_spatial():
-            feats = np.concatenate([self._features(im, dtype)[0] for im in images])
-            return feats, None
+            feats = [self._pixel_features(im, dtype) for im in images]
+            return np.concatenate(feats) if len(feats) > 1 else feats[0], None
         pixels = [im.reshape(-1, im.shape[2]) for im in images]
         if len({im.dtype for im in images}) > 1:
             # Each image's own scale (uint8 / 255, uint16 / 65535) before they
             # share an array, as predict scales them.
             pixels = [image_to_float(p, dtype) for p in pixels]
-        pixels = np.concatenate(pixels)
-        unique, _, counts = _unique_rows(pixels)
-        return self._color_features(unique, dtype), counts.astype(dtype)
+        pixels = np.concatenate(pixels) if len(pixels) > 1 else pixels[0]
+        colors, counts, _ = _distinct_colors(pixels, self.n_jobs)
+        features = self._color_features(colors, dtype)
+        del colors  # memory: a random-colour image has millions of colours
+        return features, counts.astype(dtype)
 
-    def _features(self, image, dtype):
-        """Features of one image's pixels: ``(features, inverse)`` where
-        ``features[inverse]`` gives every pixel's row (``inverse`` is None when
-        the rows are the pixels themselves)."""
+    def _pixel_features(self, image, dtype):
+        """Colour and position features of every pixel of one image."""
         pixels = image.reshape(-1, image.shape[2])
-        if not self._n_spatial():
-            unique, inverse, _ = _unique_rows(pixels)
-            return self._color_features(unique, dtype), inverse
         height, width = image.shape[:2]
         rows, cols = np.indices((height, width), dtype=dtype).reshape(2, -1)
         scale = dtype.type(self.spatial_weight / max(height, width))
         coords = np.column_stack([rows, cols]) * scale
-        return np.hstack([self._color_features(pixels, dtype), coords]), None
+        return np.hstack([self._color_features(pixels, dtype), coords])
 
     def _color_features(self, pixels, dtype):
         return convert_from_rgb(image_to_float(pixels, dtype), self.color_space)
 
-    def _per_image(self, X, method):
-        """Apply the mixture's ``method`` to each image's features and give
-        every pixel its row of the result, shaped to the image's height and
-        width."""
-        check_is_fitted(self, "mixture_")
-        compute = getattr(self.mixture_, method)
-        images, is_batch = check_images(X)
+    def _per_image(self, images, compute):
+        """``compute(features, image_dtype)`` for every pixel of every image,
+        shaped to the image's height and width.
+
+        Without spatial features it runs once per distinct colour of the
+        image and each pixel takes its colour's row through the colour index.
+        """
         self._check_channels(images)
         dtype = _feature_dtype(images)
         out = []
         for im in images:
-            features, inverse = self._features(im, dtype)
-            values = compute(features)
-            if inverse is not None:
-                values = values[inverse]
+            if self._n_spatial():
+                values = compute(self._pixel_features(im, dtype), im.dtype)
+            else:
+                pixels = im.reshape(-1, im.shape[2])
+                colors, _, index = _distinct_colors(
+                    pixels, self.n_jobs, return_index=True
+                )
+                values = compute(self._color_features(colors, dtype), im.dtype)
+                values = np.take(values, index, axis=0)
             out.append(values.reshape(*im.shape[:2], *values.shape[1:]))
-        return format_label_maps(out, is_batch, like=X)
+        return out
+
+
+def _k_values(k):
+    """The candidate numbers of components that ``k`` stands for."""
+    if isinstance(k, str):
+        if k != "auto":
+            raise ValueError(f"k must be an int, 'auto', a tuple or a list, got {k!r}")
+        return list(_AUTO_K)
+    if isinstance(k, tuple):
+        if len(k) != 2:
+            raise ValueError(f"a tuple k must be (low, high), got {k!r}")
+        low, high = (check_positive_int(v, "k") for v in k)
+        if low > high:
+            raise ValueError(f"k=(low, high) needs low <= high, got {k!r}")
+        return list(range(low, high + 1))
+    if isinstance(k, (list, range, np.ndarray)):
+        values = sorted({check_positive_int(v, "k") for v in k})
+        if not values:
+            raise ValueError("k is an empty list")
+        return values
+    return [check_positive_int(k, "k")]
+
+
+def _criterion(mixture, features, weights, criterion):
+    """BIC or AIC of a mixture fitted on (weighted) features, as
+    ``mixture.bic(pixels)`` or ``mixture.aic(pixels)`` over all pixels."""
+    n_pixels = features.shape[0] if weights is None else weights.sum(dtype=np.float64)
+    log_likelihood = mixture.score(features, sample_weight=weights) * n_pixels
+    penalty = np.log(n_pixels) if criterion == "bic" else 2.0
+    return -2.0 * log_likelihood + penalty * mixture._n_parameters()
 
 
 def _feature_dtype(images):
@@ -321,25 +426,13 @@ def _feature_dtype(images):
     return np.dtype(np.float64 if wide else np.float32)
 
 
-def _unique_rows(pixels):
-    """Distinct rows of an ``(n, c)`` array with the inverse map and counts.
+def _distinct_colors(pixels, n_jobs, *, return_index=False):
+    """``np.unique(pixels, axis=0, return_counts=True)`` from the core.
 
-    Integer pixels are packed into one 64-bit key per row, which sorts several
-    times faster than comparing rows; floats are compared by their bytes.
+    Returns the distinct rows of an ``(n, c)`` array in lexicographic order,
+    their counts and, with ``return_index``, each pixel's row (the inverse;
+    int32 when it fits), else None. uint8 and uint16 pixels are counted
+    without sorting (see cpp/include/skseg/color_count.hpp).
     """
-    n, c = pixels.shape
-    bits = pixels.dtype.itemsize * 8
-    if pixels.dtype.kind == "u" and bits * c <= 64:
-        keys = np.zeros(n, dtype=np.uint64)
-        for j in range(c):
-            keys |= pixels[:, j].astype(np.uint64) << np.uint64(bits * j)
-        _, first, inverse, counts = np.unique(
-            keys, return_index=True, return_inverse=True, return_counts=True
-        )
-        return pixels[first], inverse, counts
-    rows = np.ascontiguousarray(pixels)
-    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * c))).ravel()
-    _, first, inverse, counts = np.unique(
-        keys, return_index=True, return_inverse=True, return_counts=True
-    )
-    return rows[first], inverse, counts
+    pixels = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("="))
+    return _core.count_colors(pixels, return_index, _resolve_n_threads(n_jobs))

@@ -1,0 +1,444 @@
+// Distinct colours of an image: the distinct pixel rows in lexicographic
+// order, how many pixels have each, and optionally every pixel's row index,
+// as np.unique(pixels, axis=0, return_inverse=True, return_counts=True) gives
+// them, without sorting the pixels.
+//
+// Integer pixels (uint8, uint16) are packed into one key per pixel: each
+// channel's offset from its minimum in its own bit field, channel 0 highest,
+// so that keys order like rows. Up to kDirectBits key bits (uint8 RGB always)
+// the keys index a bitmap directly; the rank of a key among the set bits
+// (a prefix popcount) is its colour's index. Wider keys go through a hash
+// table whose distinct keys are radix-sorted. Float pixels, and integer
+// pixels too wide for one 64-bit key, go through a hash table of rows whose
+// distinct rows are sorted. Memory beyond the outputs is the bitmap with its
+// ranks (at most 16 MiB) or a table of about twice the distinct colours; no
+// array of N keys is made.
+//
+// Every result is the same for any number of threads: the bitmap is an OR,
+// the counts are integer sums and the order is that of the colours.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#ifdef SKSEG_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "skseg/threads.hpp"
+
+namespace skseg {
+namespace colors {
+
+// Keys up to this many bits index a bitmap directly (2^26 bits: 8 MiB, and
+// as much again for the ranks).
+constexpr int kDirectBits = 26;
+
+template <class T>
+struct PixelView {
+  const T* data = nullptr;  // (n_pixels, n_channels), C order
+  int64_t n_pixels = 0;
+  int n_channels = 0;
+};
+
+template <class T>
+struct DistinctColors {
+  int n_channels = 0;
+  std::vector<T> colors;        // (n_distinct, n_channels), lexicographic order
+  std::vector<int64_t> counts;  // (n_distinct,)
+  int64_t size() const { return static_cast<int64_t>(counts.size()); }
+};
+
+// Bit tricks rather than __builtin_popcountll, which is a library call on
+// baseline x86-64 (no POPCNT) and would dominate the per-pixel pass.
+inline int popcount64(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ULL;
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+  return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
+}
+
+inline int ctz64(uint64_t x) {  // x != 0
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_ctzll(x);
+#else
+  int n = 0;
+  for (; !(x & 1); x >>= 1) ++n;
+  return n;
+#endif
+}
+
+inline int bit_width(uint64_t x) {
+  int n = 0;
+  for (; x; x >>= 1) ++n;
+  return n;
+}
+
+// The finaliser of splitmix64: a cheap, well-mixing 64-bit hash.
+inline uint64_t mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Adds one to counts[id]: atomically when other threads may add too.
+inline void add_count(int64_t* counts, int64_t id, bool shared) {
+  if (shared) {
+#pragma omp atomic update
+    counts[id] += 1;
+  } else {
+    counts[id] += 1;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Packed keys of integer pixels.
+
+template <class T>
+struct KeyPacking {
+  int n_channels = 0;
+  int bits = 0;                // total key width
+  std::vector<uint64_t> low;   // per channel minimum
+  std::vector<int> shift;      // per channel bit offset, channel 0 highest
+  std::vector<uint64_t> mask;  // per channel field mask
+
+  uint64_t key(const T* px) const {
+    uint64_t k = 0;
+    for (int c = 0; c < n_channels; ++c)
+      k |= (static_cast<uint64_t>(px[c]) - low[c]) << shift[c];
+    return k;
+  }
+  void unpack(uint64_t k, T* px) const {
+    for (int c = 0; c < n_channels; ++c)
+      px[c] = static_cast<T>(low[c] + ((k >> shift[c]) & mask[c]));
+  }
+};
+
+// The packing of the channels' value ranges (bits > 64: no single key).
+template <class T>
+KeyPacking<T> key_packing(const PixelView<T>& img, int nt) {
+  const int C = img.n_channels;
+  std::vector<uint64_t> lo(C, std::numeric_limits<uint64_t>::max()), hi(C, 0);
+  (void)nt;
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<uint64_t> my_lo(lo), my_hi(hi);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < img.n_pixels; ++i)
+      for (int c = 0; c < C; ++c) {
+        const uint64_t v = img.data[i * C + c];
+        my_lo[c] = std::min(my_lo[c], v);
+        my_hi[c] = std::max(my_hi[c], v);
+      }
+#pragma omp critical(skseg_colors_range)
+    for (int c = 0; c < C; ++c) {
+      lo[c] = std::min(lo[c], my_lo[c]);
+      hi[c] = std::max(hi[c], my_hi[c]);
+    }
+  }
+  KeyPacking<T> p;
+  p.n_channels = C;
+  p.low = lo;
+  p.shift.assign(C, 0);
+  p.mask.assign(C, 0);
+  for (int c = C - 1; c >= 0; --c) {
+    const int width = bit_width(hi[c] - lo[c]);
+    p.shift[c] = p.bits;
+    p.mask[c] = width >= 64 ? ~0ULL : (1ULL << width) - 1;
+    p.bits += width;
+  }
+  return p;
+}
+
+// The key of pixel i, with the channel count fixed at compile time when
+// kChannels > 0 (the common 1 and 3 channels: an unrolled loop).
+template <int kChannels, class T>
+inline uint64_t key_of(const KeyPacking<T>& pack, const T* data, int64_t i, int C) {
+  if constexpr (kChannels > 0) {
+    const T* px = data + i * kChannels;
+    uint64_t k = 0;
+    for (int c = 0; c < kChannels; ++c)
+      k |= (static_cast<uint64_t>(px[c]) - pack.low[c]) << pack.shift[c];
+    return k;
+  } else {
+    return pack.key(data + i * C);
+  }
+}
+
+// One word of the bitmap of keys present, with the number of keys present
+// in the words before it: one cache line holds both.
+struct RankedWord {
+  uint64_t bits;
+  uint64_t rank;
+};
+
+// Keys of at most kDirectBits bits: a bitmap of the keys present; the rank
+// of a key among them is its colour's index.
+template <int kChannels, class T, class IndexT>
+DistinctColors<T> count_direct(const PixelView<T>& img, const KeyPacking<T>& pack,
+                               IndexT* index, int nt) {
+  const int C = img.n_channels;
+  const int64_t n_words = ((int64_t(1) << pack.bits) + 63) / 64;
+  std::vector<RankedWord> words(n_words, RankedWord{0, 0});
+  (void)nt;
+  if (nt > 1) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < img.n_pixels; ++i) {
+      const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
+      uint64_t& word = words[k >> 6].bits;
+      const uint64_t bit = 1ULL << (k & 63);
+      uint64_t seen;
+#pragma omp atomic read
+      seen = word;
+      if (!(seen & bit)) {
+#pragma omp atomic update
+        word |= bit;
+      }
+    }
+  } else {
+    for (int64_t i = 0; i < img.n_pixels; ++i) {
+      const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
+      words[k >> 6].bits |= 1ULL << (k & 63);
+    }
+  }
+  uint64_t total = 0;
+  for (RankedWord& w : words) {
+    w.rank = total;
+    if (w.bits) total += popcount64(w.bits);
+  }
+  DistinctColors<T> out;
+  out.n_channels = C;
+  out.colors.resize(total * C);
+  out.counts.assign(total, 0);
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t w = 0; w < n_words; ++w) {
+    uint64_t bits = words[w].bits;
+    int64_t r = words[w].rank;
+    for (; bits; bits &= bits - 1, ++r)
+      pack.unpack(static_cast<uint64_t>(w) * 64 + ctz64(bits), &out.colors[r * C]);
+  }
+  const bool shared = nt > 1;
+  int64_t* counts = out.counts.data();
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i = 0; i < img.n_pixels; ++i) {
+    const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
+    const RankedWord& w = words[k >> 6];
+    const int64_t id = w.rank + popcount64(w.bits & ((1ULL << (k & 63)) - 1));
+    if (index) index[i] = static_cast<IndexT>(id);
+    add_count(counts, id, shared);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Open-addressing hash table (linear probing) from a key to an int64 value,
+// built on one thread, then read by many.
+
+template <class Key, class Hash, class Equal>
+class HashTable {
+ public:
+  HashTable(Hash hash, Equal equal, const Key& empty)
+      : hash_(hash), equal_(equal), empty_(empty) {
+    resize(1 << 12);
+  }
+
+  // The value of `key`, inserted with value 0 when new.
+  int64_t& operator[](const Key& key) {
+    std::size_t slot = hash_(key) & mask_;
+    while (!is_empty(slot)) {
+      if (equal_(keys_[slot], key)) return values_[slot];
+      slot = (slot + 1) & mask_;
+    }
+    // A new key: keep the table at most half full.
+    if (2 * (size_ + 1) > static_cast<int64_t>(keys_.size())) {
+      resize(keys_.size() * 2);
+      slot = hash_(key) & mask_;
+      while (!is_empty(slot)) slot = (slot + 1) & mask_;
+    }
+    keys_[slot] = key;
+    values_[slot] = 0;
+    ++size_;
+    return values_[slot];
+  }
+
+  // The value of a key known to be present.
+  int64_t at(const Key& key) const {
+    std::size_t slot = hash_(key) & mask_;
+    while (!equal_(keys_[slot], key)) slot = (slot + 1) & mask_;
+    return values_[slot];
+  }
+
+  template <class Fn>
+  void for_each(Fn fn) {
+    for (std::size_t s = 0; s < keys_.size(); ++s)
+      if (!is_empty(s)) fn(keys_[s], values_[s]);
+  }
+
+  int64_t size() const { return size_; }
+
+ private:
+  bool is_empty(std::size_t slot) const {
+    return std::memcmp(&keys_[slot], &empty_, sizeof(Key)) == 0;
+  }
+  void resize(std::size_t capacity) {
+    std::vector<Key> old_keys(capacity, empty_);
+    std::vector<int64_t> old_values(capacity, 0);
+    old_keys.swap(keys_);
+    old_values.swap(values_);
+    mask_ = capacity - 1;
+    size_ = 0;
+    for (std::size_t s = 0; s < old_keys.size(); ++s)
+      if (std::memcmp(&old_keys[s], &empty_, sizeof(Key)) != 0)
+        (*this)[old_keys[s]] = old_values[s];
+  }
+
+  Hash hash_;
+  Equal equal_;
+  Key empty_;
+  std::vector<Key> keys_;
+  std::vector<int64_t> values_;
+  std::size_t mask_ = 0;
+  int64_t size_ = 0;
+};
+
+// Sorts (key, value) pairs by key, least significant 11 bits first.
+inline void radix_sort(std::vector<std::pair<uint64_t, int64_t>>& a, int key_bits) {
+  std::vector<std::pair<uint64_t, int64_t>> tmp(a.size());
+  for (int shift = 0; shift < key_bits; shift += 11) {
+    std::array<int64_t, 2049> start{};
+    for (const auto& e : a) ++start[((e.first >> shift) & 2047) + 1];
+    for (int d = 0; d < 2048; ++d) start[d + 1] += start[d];
+    for (const auto& e : a) tmp[start[(e.first >> shift) & 2047]++] = e;
+    a.swap(tmp);
+  }
+}
+
+// Keys wider than kDirectBits (and narrower than 64 bits, so that all ones
+// marks an empty slot): counts in a hash table, radix-sorted distinct keys.
+template <class T, class IndexT>
+DistinctColors<T> count_packed(const PixelView<T>& img, const KeyPacking<T>& pack,
+                               IndexT* index, int nt) {
+  const int C = img.n_channels;
+  auto hash = [](uint64_t k) { return static_cast<std::size_t>(mix64(k)); };
+  auto equal = [](uint64_t a, uint64_t b) { return a == b; };
+  HashTable<uint64_t, decltype(hash), decltype(equal)> table(hash, equal, ~0ULL);
+  for (int64_t i = 0; i < img.n_pixels; ++i) ++table[pack.key(img.data + i * C)];
+  std::vector<std::pair<uint64_t, int64_t>> entries;
+  entries.reserve(table.size());
+  table.for_each([&](uint64_t k, int64_t count) { entries.emplace_back(k, count); });
+  radix_sort(entries, pack.bits);
+  DistinctColors<T> out;
+  out.n_channels = C;
+  out.colors.resize(entries.size() * C);
+  out.counts.resize(entries.size());
+  for (std::size_t r = 0; r < entries.size(); ++r) {
+    pack.unpack(entries[r].first, &out.colors[r * C]);
+    out.counts[r] = entries[r].second;
+    table[entries[r].first] = static_cast<int64_t>(r);
+  }
+  if (index) {
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < img.n_pixels; ++i)
+      index[i] = static_cast<IndexT>(table.at(pack.key(img.data + i * C)));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Any pixels: a hash table of rows (identified by their first pixel), the
+// distinct rows sorted. Rows compare by value, so -0.0 equals 0.0.
+
+template <class T>
+uint64_t canonical_bits(T v) {
+  if constexpr (std::is_floating_point<T>::value) {
+    if (v == T(0)) return 0;  // -0.0 and 0.0 hash alike
+    uint64_t bits = 0;
+    std::memcpy(&bits, &v, sizeof(T));
+    return bits;
+  } else {
+    return static_cast<uint64_t>(v);
+  }
+}
+
+template <class T, class IndexT>
+DistinctColors<T> count_rows(const PixelView<T>& img, IndexT* index, int nt) {
+  const int C = img.n_channels;
+  const T* px = img.data;
+  if (std::is_floating_point<T>::value) {
+    bool has_nan = false;
+    for (int64_t i = 0; i < img.n_pixels * C; ++i) has_nan |= std::isnan(px[i]);
+    if (has_nan) throw std::invalid_argument("pixels contain NaN");
+  }
+  auto hash = [px, C](int64_t row) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int c = 0; c < C; ++c) h = mix64(h ^ canonical_bits(px[row * C + c]));
+    return static_cast<std::size_t>(h);
+  };
+  auto equal = [px, C](int64_t a, int64_t b) {
+    if (a < 0 || b < 0) return a == b;
+    for (int c = 0; c < C; ++c)
+      if (!(px[a * C + c] == px[b * C + c])) return false;
+    return true;
+  };
+  HashTable<int64_t, decltype(hash), decltype(equal)> table(hash, equal, -1);
+  for (int64_t i = 0; i < img.n_pixels; ++i) ++table[i];
+  std::vector<std::pair<int64_t, int64_t>> entries;  // (first pixel, count)
+  entries.reserve(table.size());
+  table.for_each([&](int64_t row, int64_t count) { entries.emplace_back(row, count); });
+  std::sort(entries.begin(), entries.end(), [px, C](const auto& a, const auto& b) {
+    return std::lexicographical_compare(px + a.first * C, px + a.first * C + C,
+                                        px + b.first * C, px + b.first * C + C);
+  });
+  DistinctColors<T> out;
+  out.n_channels = C;
+  out.colors.resize(entries.size() * C);
+  out.counts.resize(entries.size());
+  for (std::size_t r = 0; r < entries.size(); ++r) {
+    std::copy(px + entries[r].first * C, px + entries[r].first * C + C, &out.colors[r * C]);
+    out.counts[r] = entries[r].second;
+    table[entries[r].first] = static_cast<int64_t>(r);
+  }
+  if (index) {
+    (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < img.n_pixels; ++i) index[i] = static_cast<IndexT>(table.at(i));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+
+// The distinct rows of `img` with their counts; index (may be null) receives
+// each pixel's row in the result.
+template <class T, class IndexT>
+DistinctColors<T> count_colors(const PixelView<T>& img, IndexT* index, int n_threads) {
+  if (!img.data || img.n_pixels < 1)
+    throw std::invalid_argument("the image has no pixels");
+  if (img.n_channels < 1) throw std::invalid_argument("the image has no channels");
+  // Small images are not worth the cost of starting threads.
+  const int nt = resolve_threads(n_threads, img.n_pixels >> 14);
+  if constexpr (std::is_integral<T>::value) {
+    const KeyPacking<T> pack = key_packing(img, nt);
+    if (pack.bits <= kDirectBits) {
+      if (img.n_channels == 3) return count_direct<3>(img, pack, index, nt);
+      if (img.n_channels == 1) return count_direct<1>(img, pack, index, nt);
+      return count_direct<0>(img, pack, index, nt);
+    }
+    if (pack.bits < 64) return count_packed(img, pack, index, nt);
+  }
+  return count_rows(img, index, nt);
+}
+
+}  // namespace colors
+}  // namespace skseg

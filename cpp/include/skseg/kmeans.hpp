@@ -1,0 +1,444 @@
+// Weighted k-means: greedy k-means++ seeding and Lloyd iterations, as
+// scikit-learn's KMeans(algorithm="lloyd") computes them, with Hamerly's
+// lower bounds to skip the distance computations that cannot change a label.
+//
+// Like the EM core, every sum runs over the fixed chunk partition of
+// gmm::reduce_chunks_in_order and adds the chunks in order, and each point's
+// label depends on that point alone, so the result is bit-identical for any
+// number of threads. Memory beyond the labels: one float per point.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <utility>
+#include <stdexcept>
+#include <vector>
+
+#include "skseg/gmm.hpp"
+
+namespace skseg {
+namespace kmeans {
+
+// Threads worth starting for n points and k centres: each parallel region
+// costs more than a pass over a small input, on a busy machine far more.
+// The result does not depend on it.
+inline int useful_threads(int n_threads, int64_t n, int k) {
+  const int64_t work = n * static_cast<int64_t>(k);
+  return resolve_threads(n_threads, work >> 16);
+}
+
+template <class T>
+struct Points {
+  const T* x = nullptr;  // (n, d), C order
+  const T* w = nullptr;  // (n,) or null for unit weights
+  int64_t n = 0;
+  int d = 0;
+  double weight(int64_t i) const { return w ? static_cast<double>(w[i]) : 1.0; }
+};
+
+struct Result {
+  std::vector<double> centres;  // (k, d)
+  double inertia = 0.0;         // sum w |x - centre|^2
+  int n_iter = 0;
+};
+
+// splitmix64: a small generator whose stream is the same on every platform.
+class Random {
+ public:
+  explicit Random(uint64_t seed) : state_(seed) {}
+  uint64_t next() {
+    state_ += 0x9e3779b97f4a7c15ULL;
+    uint64_t z = state_;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+
+ private:
+  uint64_t state_;
+};
+
+template <class T>
+double squared_distance(const T* x, const double* c, int d) {
+  double s = 0.0;
+  for (int a = 0; a < d; ++a) {
+    const double diff = static_cast<double>(x[a]) - c[a];
+    s += diff * diff;
+  }
+  return s;
+}
+
+// The same in the data's precision T (float for float32 data, as
+// scikit-learn computes), for the distances that only compare.
+template <class T>
+T squared_distance_t(const T* x, const T* c, int d) {
+  T s = 0;
+  for (int a = 0; a < d; ++a) s += (x[a] - c[a]) * (x[a] - c[a]);
+  return s;
+}
+
+// Runs fn(begin, end, acc) over the fixed chunks of n points (acc: the
+// chunk's acc_size zeroed doubles) and adds the chunks' sums in order.
+template <class Fn>
+std::vector<double> chunk_sums(int64_t n, int n_threads, std::size_t acc_size, Fn fn) {
+  std::vector<double> total(acc_size, 0.0);
+  gmm::reduce_chunks_in_order(
+      n, n_threads, acc_size, total.data(), []() { return std::make_unique<int>(0); },
+      [&](int&, int64_t begin, int64_t end, double* acc) { fn(begin, end, acc); });
+  return total;
+}
+
+// The point that a uniform draw r in [0, sum v) selects with probability
+// proportional to v(i) >= 0, from per-chunk sums of v (a search of the
+// cumulative sum, chunk by chunk). Falls back to the last point with v > 0.
+template <class V>
+int64_t select_point(double r, const std::vector<double>& per_chunk, int64_t n, V v) {
+  const int64_t chunk_rows = gmm::chunk_rows_for(n);
+  int64_t last_positive = 0;
+  for (std::size_t c = 0; c < per_chunk.size(); ++c) {
+    const int64_t begin = static_cast<int64_t>(c) * chunk_rows;
+    const int64_t end = std::min(n, begin + chunk_rows);
+    if (r >= per_chunk[c]) {
+      r -= per_chunk[c];
+      if (per_chunk[c] > 0)
+        for (int64_t i = end - 1; i >= begin; --i)
+          if (v(i) > 0) {
+            last_positive = i;
+            break;
+          }
+      continue;
+    }
+    for (int64_t i = begin; i < end; ++i) {
+      const double vi = v(i);
+      if (vi > 0) last_positive = i;
+      if (r < vi) return i;
+      r -= vi;
+    }
+  }
+  return last_positive;
+}
+
+// Per-chunk sums of v(i) (one double per chunk).
+template <class V>
+std::vector<double> per_chunk_sums(int64_t n, int n_threads, V v) {
+  const int64_t chunk_rows = gmm::chunk_rows_for(n);
+  const int64_t n_chunks = (n + chunk_rows - 1) / chunk_rows;
+  std::vector<double> out(n_chunks, 0.0);
+  const int nt = resolve_threads(n_threads, n_chunks);
+  (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+  for (int64_t c = 0; c < n_chunks; ++c) {
+    double s = 0.0;
+    for (int64_t i = c * chunk_rows; i < std::min(n, (c + 1) * chunk_rows); ++i) s += v(i);
+    out[c] = s;
+  }
+  return out;
+}
+
+// Greedy k-means++ (scikit-learn's _kmeans_plusplus): each new centre is the
+// best, by potential, of 2 + log(k) points drawn with probability
+// proportional to weight x squared distance to the nearest centre.
+template <class T>
+std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
+                                    int n_threads) {
+  const int d = pts.d;
+  const int64_t n = pts.n;
+  const int n_trials = 2 + static_cast<int>(std::log(k));
+  std::vector<double> centres(static_cast<std::size_t>(k) * d);
+  auto set_centre = [&](int j, int64_t i) {
+    for (int a = 0; a < d; ++a) centres[j * d + a] = pts.x[i * d + a];
+  };
+  std::vector<double> by_chunk = per_chunk_sums(n, n_threads, [&](int64_t i) { return pts.weight(i); });
+  double total = 0.0;
+  for (double s : by_chunk) total += s;
+  set_centre(0, select_point(rng.uniform() * total, by_chunk, n,
+                             [&](int64_t i) { return pts.weight(i); }));
+  // Squared distance to the nearest centre so far (float: memory).
+  std::vector<float> closest(n);
+  const int nt = resolve_threads(n_threads);
+  (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    closest[i] = static_cast<float>(squared_distance(pts.x + i * d, centres.data(), d));
+  auto potential = [&](int64_t i) { return pts.weight(i) * closest[i]; };
+  std::vector<int64_t> candidates(n_trials);
+  std::vector<T> candidate_centres(static_cast<std::size_t>(n_trials) * d);
+  for (int j = 1; j < k; ++j) {
+    by_chunk = per_chunk_sums(n, n_threads, potential);
+    double pot = 0.0;
+    for (double s : by_chunk) pot += s;
+    for (int t = 0; t < n_trials; ++t) {
+      candidates[t] = select_point(rng.uniform() * pot, by_chunk, n, potential);
+      for (int a = 0; a < d; ++a)
+        candidate_centres[t * d + a] = pts.x[candidates[t] * d + a];
+    }
+    const std::vector<double> trial_pot = chunk_sums(
+        n, n_threads, n_trials, [&](int64_t begin, int64_t end, double* acc) {
+          for (int64_t i = begin; i < end; ++i)
+            for (int t = 0; t < n_trials; ++t) {
+              const double dist = std::min<float>(
+                  closest[i], static_cast<float>(squared_distance_t(
+                                  pts.x + i * d, &candidate_centres[t * d], d)));
+              acc[t] += pts.weight(i) * dist;
+            }
+        });
+    const int best = static_cast<int>(
+        std::min_element(trial_pot.begin(), trial_pot.end()) - trial_pot.begin());
+    set_centre(j, candidates[best]);
+    const T* chosen = pts.x + candidates[best] * d;
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      closest[i] = std::min(closest[i], static_cast<float>(squared_distance_t(
+                                            pts.x + i * d, chosen, d)));
+  }
+  return centres;
+}
+
+// A float lower bound that stays one: scaled below the (non-negative) value
+// by more than float rounding can take back.
+inline float round_down(double v) { return static_cast<float>(v * (1.0 - 0x1.0p-20)); }
+
+// Mean over features of the (unweighted) variance, as scikit-learn scales tol.
+template <class T>
+double mean_variance(const Points<T>& pts, int n_threads) {
+  const int d = pts.d;
+  const std::vector<double> sums = chunk_sums(
+      pts.n, n_threads, d, [&](int64_t begin, int64_t end, double* acc) {
+        for (int64_t i = begin; i < end; ++i)
+          for (int a = 0; a < d; ++a) acc[a] += pts.x[i * d + a];
+      });
+  std::vector<double> mean(d);
+  for (int a = 0; a < d; ++a) mean[a] = sums[a] / pts.n;
+  const std::vector<double> sq = chunk_sums(
+      pts.n, n_threads, d, [&](int64_t begin, int64_t end, double* acc) {
+        for (int64_t i = begin; i < end; ++i)
+          for (int a = 0; a < d; ++a) {
+            const double diff = pts.x[i * d + a] - mean[a];
+            acc[a] += diff * diff;
+          }
+      });
+  double total = 0.0;
+  for (int a = 0; a < d; ++a) total += sq[a] / pts.n;
+  return total / d;
+}
+
+// scikit-learn's relocation of empty clusters: each takes, in turn, the point
+// farthest from its centre (ties: the lowest index), which leaves its own
+// cluster's sums. Labels are not changed.
+template <class T>
+void relocate_empty(const Points<T>& pts, const std::vector<double>& centres, int k,
+                    const int32_t* labels, std::vector<double>& sums, int nt) {
+  const int d = pts.d;
+  std::vector<int> empty;
+  for (int j = 0; j < k; ++j)
+    if (!(sums[j * (d + 1)] > 0)) empty.push_back(j);
+  if (empty.empty()) return;
+  std::vector<double> far(pts.n);
+  (void)nt;
+#pragma omp parallel for num_threads(nt) schedule(static)
+  for (int64_t i = 0; i < pts.n; ++i)
+    far[i] = pts.weight(i) > 0
+                 ? squared_distance(pts.x + i * d, &centres[labels[i] * d], d)
+                 : -1.0;
+  for (int j : empty) {
+    const int64_t i = std::max_element(far.begin(), far.end()) - far.begin();
+    if (!(far[i] > 0)) break;  // fewer distinct points than clusters
+    far[i] = -1.0;
+    const double wi = pts.weight(i);
+    double* from = &sums[labels[i] * (d + 1)];
+    double* to = &sums[j * (d + 1)];
+    from[0] -= wi;
+    to[0] = wi;
+    for (int a = 0; a < d; ++a) {
+      from[1 + a] -= wi * pts.x[i * d + a];
+      to[1 + a] = wi * pts.x[i * d + a];
+    }
+  }
+  // A cluster still empty keeps its centre.
+  for (int j = 0; j < k; ++j)
+    if (!(sums[j * (d + 1)] > 0)) {
+      sums[j * (d + 1)] = 1.0;
+      for (int a = 0; a < d; ++a) sums[j * (d + 1) + 1 + a] = centres[j * d + a];
+    }
+}
+
+// Lloyd iterations from `centres` (k x d, updated) until no label changes,
+// or the squared centre shift sums to at most tol x mean variance, or
+// max_iter iterations; labels (n,) receive the final assignment (int32:
+// cluster ids, whatever the number of points).
+template <class T>
+Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_iter,
+             double tol, int n_threads, int32_t* labels) {
+  const int d = pts.d;
+  const int64_t n = pts.n;
+  const int nt = resolve_threads(n_threads);
+  const double tol_abs = tol > 0 ? tol * mean_variance(pts, n_threads) : 0.0;
+  // Hamerly's lower bound on the distance to any centre but the own one. The
+  // distance to the own centre is computed each time instead of bounded: for
+  // colours (d = 3) it costs less than an array of upper bounds in memory.
+  std::vector<float> lower(n, 0.0f);
+  // The centres in T, as rows and transposed (d x k), for the distances.
+  std::vector<double> half_gap(k);
+  std::vector<T> centres_T(centres.size()), centres_t(centres.size());
+  double max_shift = 0.0;
+  std::fill(labels, labels + n, 0);
+  // Each chunk's per-cluster weight and weighted sums, kept from one
+  // iteration to the next and updated by the points that change cluster
+  // only; the chunks (gmm's fixed partition) are added in order, so the
+  // totals do not depend on the number of threads.
+  const std::size_t S = static_cast<std::size_t>(k) * (d + 1);
+  const int64_t chunk_rows = gmm::chunk_rows_for(n);
+  const int64_t n_chunks = (n + chunk_rows - 1) / chunk_rows;
+  const int nt_chunks = static_cast<int>(std::min<int64_t>(nt, n_chunks));
+  std::vector<double> slots(n_chunks * S, 0.0);
+  std::vector<T> scratch(n_chunks * k);
+  std::vector<int64_t> chunk_changes(n_chunks);
+  Result res;
+
+  auto add = [&](double* acc, int j, const T* x, double wi, double sign) {
+    double* s = acc + j * (d + 1);
+    s[0] += sign * wi;
+    for (int f = 0; f < d; ++f) s[1 + f] += sign * wi * x[f];
+  };
+
+  // One assignment pass; returns the per-cluster weight and weighted sums
+  // and the number of changed labels.
+  auto assign = [&](bool first) {
+    for (int j = 0; j < k; ++j) {
+      double gap = std::numeric_limits<double>::infinity();
+      for (int m = 0; m < k; ++m)
+        if (m != j)
+          gap = std::min(gap, squared_distance(&centres[j * d], &centres[m * d], d));
+      half_gap[j] = 0.5 * std::sqrt(gap);
+      for (int f = 0; f < d; ++f) {
+        centres_T[j * d + f] = static_cast<T>(centres[j * d + f]);
+        centres_t[static_cast<std::size_t>(f) * k + j] = centres_T[j * d + f];
+      }
+    }
+    (void)nt_chunks;
+#pragma omp parallel for num_threads(nt_chunks) schedule(dynamic, 1)
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      double* acc = &slots[c * S];
+      T* dist = &scratch[c * k];
+      int64_t changed = 0;
+      for (int64_t i = c * chunk_rows; i < std::min(n, (c + 1) * chunk_rows); ++i) {
+        const T* x = pts.x + i * d;
+        const int a = labels[i];
+        if (!first) {
+          lower[i] = std::max(0.0f, round_down(lower[i] - max_shift));
+          const double bound = std::max<double>(half_gap[a], lower[i]);
+          if (squared_distance_t(x, &centres_T[a * d], d) <= bound * bound) continue;
+        }
+        // Distances to all centres, feature by feature over the transposed
+        // centres (a loop over k that vectorises).
+        std::fill(dist, dist + k, T(0));
+        for (int f = 0; f < d; ++f) {
+          const T xf = x[f];
+          const T* cf = &centres_t[static_cast<std::size_t>(f) * k];
+          for (int j = 0; j < k; ++j) dist[j] += (xf - cf[j]) * (xf - cf[j]);
+        }
+        T d1 = std::numeric_limits<T>::infinity(), d2 = d1;
+        int best = 0;
+        for (int j = 0; j < k; ++j) {
+          if (dist[j] < d1) {
+            d2 = d1;
+            d1 = dist[j];
+            best = j;
+          } else if (dist[j] < d2) {
+            d2 = dist[j];
+          }
+        }
+        lower[i] = round_down(std::sqrt(d2));
+        if (first) {
+          add(acc, best, x, pts.weight(i), 1.0);
+        } else if (best != a) {
+          add(acc, a, x, pts.weight(i), -1.0);
+          add(acc, best, x, pts.weight(i), 1.0);
+          ++changed;
+        }
+        labels[i] = best;
+      }
+      chunk_changes[c] = changed;
+    }
+    std::vector<double> sums(S, 0.0);
+    int64_t n_changed = 0;
+    for (int64_t c = 0; c < n_chunks; ++c) {
+      for (std::size_t j = 0; j < S; ++j) sums[j] += slots[c * S + j];
+      n_changed += chunk_changes[c];
+    }
+    return std::make_pair(sums, n_changed);
+  };
+
+  for (int it = 1; it <= max_iter; ++it) {
+    auto [sums, n_changed] = assign(it == 1);
+    res.n_iter = it;
+    const bool unchanged = it > 1 && n_changed == 0;
+    relocate_empty(pts, centres, k, labels, sums, nt);
+    max_shift = 0.0;
+    double shift_total = 0.0;
+    for (int j = 0; j < k; ++j) {
+      const double* s = &sums[j * (d + 1)];
+      double moved = 0.0;
+      for (int a = 0; a < d; ++a) {
+        const double c = s[1 + a] / s[0];
+        moved += (c - centres[j * d + a]) * (c - centres[j * d + a]);
+        centres[j * d + a] = c;
+      }
+      max_shift = std::max(max_shift, std::sqrt(moved));
+      shift_total += moved;
+    }
+    if (unchanged) break;  // the centres are the previous ones
+    if (shift_total <= tol_abs || it == max_iter) {
+      assign(false);  // labels of the final centres
+      break;
+    }
+  }
+  res.inertia = chunk_sums(n, nt, 1, [&](int64_t begin, int64_t end, double* acc) {
+                  for (int64_t i = begin; i < end; ++i)
+                    acc[0] += pts.weight(i) *
+                              squared_distance(pts.x + i * d, &centres[labels[i] * d], d);
+                })[0];
+  res.centres = std::move(centres);
+  return res;
+}
+
+template <class T>
+void check_points(const Points<T>& pts, int k, int max_iter, double tol, int n_threads) {
+  if (pts.n < 1 || pts.d < 1 || !pts.x)
+    throw std::invalid_argument("k-means needs at least one point with one feature");
+  if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
+  if (k > pts.n)
+    throw std::invalid_argument("n_clusters must not exceed the number of points");
+  if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1");
+  if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
+  gmm::DataView<T> view;
+  view.x = pts.x;
+  view.w = pts.w;
+  view.n_rows = pts.n;
+  view.n_features = pts.d;
+  gmm::check_data(view, n_threads);
+}
+
+// k-means from `init` (k x d), or from k-means++ seeded by `seed` when init
+// is empty.
+template <class T>
+Result fit(const Points<T>& pts, int k, const std::vector<double>& init, uint64_t seed,
+           int max_iter, double tol, int n_threads, int32_t* labels) {
+  check_points(pts, k, max_iter, tol, n_threads);
+  n_threads = useful_threads(n_threads, pts.n, k);
+  std::vector<double> centres = init;
+  if (centres.empty()) {
+    Random rng(seed);
+    centres = kmeans_plusplus(pts, k, rng, n_threads);
+  } else if (centres.size() != static_cast<std::size_t>(k) * pts.d) {
+    throw std::invalid_argument("initial centres must have shape (n_clusters, n_features)");
+  }
+  return lloyd(pts, std::move(centres), k, max_iter, tol, n_threads, labels);
+}
+
+}  // namespace kmeans
+}  // namespace skseg
