@@ -15,6 +15,11 @@ from skseg._validation import float_to_image_dtype
 from skseg.color import convert_from_rgb
 from skseg.preprocessing import IntensityScaler
 
+# Tests that stop EM after a few iterations on purpose.
+stops_before_convergence = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning"
+)
+
 
 @pytest.fixture(scope="module")
 def china():
@@ -230,6 +235,7 @@ def test_too_large_spatial_weight_is_named():
 # -- determinism, prediction through the colour index, n_init, warm start -------
 
 
+@stops_before_convergence
 @pytest.mark.parametrize(
     "init_params", ["kmeans", "k-means++", "random", "random_from_data"]
 )
@@ -279,6 +285,7 @@ def test_prediction_through_colour_index_equals_per_pixel(china, dtype):
     np.testing.assert_array_equal(seg.recolor(img), painted.reshape(img.shape))
 
 
+@stops_before_convergence
 def test_n_init_keeps_the_best_of_its_kmeans_starts(china):
     img = _image_of_dtype(china, np.float64)
     best = GMMImageSegmenter(k=6, n_init=3, max_iter=5, random_state=0).fit(img)
@@ -297,6 +304,7 @@ def test_n_init_keeps_the_best_of_its_kmeans_starts(china):
     np.testing.assert_array_equal(best.mixture_.means_, chosen.means_)
 
 
+@stops_before_convergence
 def test_warm_start_continues_the_colour_mixture(china):
     img = _image_of_dtype(china, np.float64)
     seg = GMMImageSegmenter(k=4, max_iter=4, tol=0.0, random_state=0).fit(img)
