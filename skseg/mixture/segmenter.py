@@ -14,6 +14,7 @@ from .._validation import (
     image_to_float,
 )
 from ..color import COLOR_SPACES, convert_from_rgb, convert_to_rgb
+from . import _dask
 from .gaussian_mixture import GaussianMixture
 
 
@@ -120,9 +121,14 @@ class GMMImageSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or list of array-like
+        X : array-like, list of array-like, Dask array or list of paths
             One image ``(H, W[, C])``, an ``(N, H, W, C)`` batch or a list of
-            images (sizes may differ).
+            images (sizes may differ). An ``(N, H, W, C)`` Dask array, or a
+            list of image file paths (read on the workers), is fitted on the
+            current Dask scheduler (needs ``skseg[dask]``): the distinct
+            colours are counted chunk by chunk and merged, which gives the
+            in-memory fit exactly; with ``spatial_weight > 0`` the mixture is
+            fitted by distributed EM (see :class:`skseg.GaussianMixture`).
         y : ignored
             Present for pipeline compatibility.
 
@@ -132,37 +138,17 @@ class GMMImageSegmenter(BaseEstimator):
             The fitted segmenter.
         """
         self._check_params()
+        if _dask.is_dask_collection(X) or _dask.is_path_list(X):
+            return _dask.fit_segmenter(self, X)
         images, _ = check_images(X)
         n_channels = images[0].shape[2]
-        if self.color_space != "rgb" and n_channels != 3:
-            raise ValueError(
-                f"color_space={self.color_space!r} needs RGB images (3 channels), "
-                f"got {n_channels}; use color_space='rgb'"
-            )
+        self._check_color_space(n_channels)
         dtype = _feature_dtype(images)
         features, weights = self._fit_features(images, dtype)
-        if features.shape[0] < self.k:
-            raise ValueError(
-                f"k={self.k} is larger than the number of distinct pixel "
-                f"features ({features.shape[0]}); lower k"
-            )
-        self.mixture_ = GaussianMixture(
-            n_components=self.k,
-            covariance_type=self.covariance_type,
-            tol=self.tol,
-            reg_covar=self.reg_covar,
-            max_iter=self.max_iter,
-            n_init=self.n_init,
-            init_params=self.init_params,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            verbose=self.verbose,
-        ).fit(features, sample_weight=weights)
-        self.n_channels_ = n_channels
-        self.n_features_ = features.shape[1]
-        color_means = self.mixture_.means_[:, : self.n_features_ - self._n_spatial()]
-        self.palette_ = convert_to_rgb(color_means, self.color_space)
-        return self
+        self._check_k(features.shape[0])
+        mixture = GaussianMixture(**self._mixture_params())
+        mixture.fit(features, sample_weight=weights)
+        return self._set_fitted(mixture, n_channels)
 
     def predict(self, X):
         """Label each pixel with its most likely component.
@@ -178,6 +164,9 @@ class GMMImageSegmenter(BaseEstimator):
             Component indices in ``0..k-1``; a batch gives an array when ``X``
             was an array of equal-size images, else a list.
         """
+        if _dask.is_dask_collection(X):
+            check_is_fitted(self, "mixture_")
+            return _dask.map_images(self, X, "predict")
         return self._per_image(X, "predict")
 
     def predict_proba(self, X):
@@ -232,6 +221,8 @@ class GMMImageSegmenter(BaseEstimator):
             every pixel one of the ``k`` colours of ``palette_``.
         """
         check_is_fitted(self, "mixture_")
+        if _dask.is_dask_collection(X):
+            return _dask.map_images(self, X, "recolor")
         images, is_batch = check_images(X)
         labels = self.predict(images)
         # Convert the k palette colours, not every pixel, to the image dtype.
@@ -250,6 +241,44 @@ class GMMImageSegmenter(BaseEstimator):
                 f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}"
             )
         check_real(self.spatial_weight, "spatial_weight", low=0.0)
+
+    def _check_color_space(self, n_channels):
+        if self.color_space != "rgb" and n_channels != 3:
+            raise ValueError(
+                f"color_space={self.color_space!r} needs RGB images (3 channels), "
+                f"got {n_channels}; use color_space='rgb'"
+            )
+
+    def _check_k(self, n_distinct):
+        if n_distinct < self.k:
+            raise ValueError(
+                f"k={self.k} is larger than the number of distinct pixel "
+                f"features ({n_distinct}); lower k"
+            )
+
+    def _mixture_params(self):
+        """Parameters of the GaussianMixture that ``fit`` trains."""
+        return dict(
+            n_components=self.k,
+            covariance_type=self.covariance_type,
+            tol=self.tol,
+            reg_covar=self.reg_covar,
+            max_iter=self.max_iter,
+            n_init=self.n_init,
+            init_params=self.init_params,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            verbose=self.verbose,
+        )
+
+    def _set_fitted(self, mixture, n_channels):
+        """Store the fitted ``mixture`` and what follows from it; returns self."""
+        self.mixture_ = mixture
+        self.n_channels_ = n_channels
+        self.n_features_ = mixture.n_features_in_
+        color_means = mixture.means_[:, : self.n_features_ - self._n_spatial()]
+        self.palette_ = convert_to_rgb(color_means, self.color_space)
+        return self
 
     def _check_channels(self, images):
         if images[0].shape[2] != self.n_channels_:
