@@ -21,6 +21,7 @@ it before a Dask collection is met.
 """
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -66,6 +67,18 @@ def is_path_list(X):
         and len(X) > 0
         and all(isinstance(p, str | os.PathLike) for p in X)
     )
+
+
+def worker_threads():
+    """The thread count of the Dask worker running this code, or None."""
+    if "distributed" not in sys.modules:  # no worker without it
+        return None
+    from distributed import get_worker
+
+    try:
+        return get_worker().state.nthreads
+    except (ValueError, AttributeError):
+        return None
 
 
 def aligned_row_chunks(n_rows, rows_per_chunk):
@@ -225,13 +238,14 @@ class _DaskEM:
         return result
 
 
-def _init_sample(X, sample_weight, random_state):
-    """The rows (and weights) an initialisation starts from, in memory."""
+def _init_sample(X, sample_weight, random_state, size):
+    """The rows (and weights) an initialisation starts from, in memory: all
+    rows when there are at most ``size``, else a uniform sample of ``size``."""
     import dask
 
     n_rows = X.shape[0]
-    if n_rows > INIT_SAMPLE_ROWS:
-        rows = np.sort(random_state.choice(n_rows, INIT_SAMPLE_ROWS, replace=False))
+    if n_rows > size:
+        rows = np.sort(random_state.choice(n_rows, size, replace=False))
         X = X[rows]
         sample_weight = None if sample_weight is None else sample_weight[rows]
     X, sample_weight = dask.compute(X, sample_weight)
@@ -262,11 +276,17 @@ def fit_mixture(mixture, X, sample_weight):
     mixture.n_features_in_ = n_features
     # A sample (when needed) has its own draw, so that the trials' stream is
     # the in-memory one whenever all rows are gathered.
+    # A start given in full needs no rows: two are read for their checks.
+    given = (mixture.weights_init, mixture.means_init, mixture.precisions_init)
+    size = 2 if all(p is not None for p in given) else INIT_SAMPLE_ROWS
     sample_X, sample_w = _init_sample(
-        X, sample_weight, check_random_state(mixture.random_state)
+        X, sample_weight, check_random_state(mixture.random_state), size
     )
-    if sample_w is not None and not sample_w.any():
-        raise ValueError("sample_weight must not be all zero")
+    if size > 2 and sample_w is not None and not sample_w.any():
+        raise ValueError(
+            "sample_weight must not be all zero"
+            + ("" if n_rows <= size else " (in the rows sampled to initialise)")
+        )
     user_init = mixture._check_initial_parameters(sample_X)
     em = _DaskEM(mixture, X, sample_weight)
 

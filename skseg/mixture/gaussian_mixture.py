@@ -169,18 +169,29 @@ def _native(X):
 
 
 def _resolve_n_threads(n_jobs):
-    """Threads for the core: None or -1 all cores, -2 all but one, and so on."""
+    """Threads for the core: None the threads this process may take (see
+    :func:`_available_threads`), -1 all cores, -2 all but one, and so on."""
     try:
         n_cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
         n_cpus = os.cpu_count() or 1
     if n_jobs is None:
-        return n_cpus
+        return _available_threads(n_cpus)
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive int")
     if n_jobs < 0:
         return max(n_cpus + 1 + n_jobs, 1)
     return int(n_jobs)
+
+
+def _available_threads(n_cpus):
+    """The threads a fit with ``n_jobs=None`` takes: the cores, capped by the
+    OpenMP limit in force (``OMP_NUM_THREADS``, :mod:`threadpoolctl`; joblib
+    and Dask worker processes set it) and, inside a Dask worker, by the
+    worker's thread count, so that searches on a cluster share its cores
+    instead of each fit taking them all."""
+    n_threads = min(n_cpus, _core.build_info()["max_threads"])
+    return min(n_threads, _dask.worker_threads() or n_threads)
 
 
 class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
@@ -603,8 +614,10 @@ class GaussianMixture(_BaseMixture):
     verbose_interval : int, default=10
         Number of iterations between messages.
     n_jobs : int, default=None
-        Threads of the EM core. None or -1 uses all available cores, -2 all
-        but one, and so on. The result does not depend on it: the same data
+        Threads of the EM core. None uses the available cores within the
+        OpenMP thread limit in force (``OMP_NUM_THREADS``, threadpoolctl) and,
+        in a Dask worker, at most the worker's threads; -1 uses all cores, -2
+        all but one, and so on. The result does not depend on it: the same data
         and ``random_state`` give bit-identical parameters for any value.
 
     Attributes

@@ -60,8 +60,9 @@ class GMMImageSegmenter(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, for reproducible results.
     n_jobs : int, default=None
-        Threads of the compiled core; None uses all cores. Results do not
-        depend on it.
+        Threads of the compiled core; None as in :class:`skseg.GaussianMixture`
+        (the available cores, within the OpenMP limit and a Dask worker's
+        threads). Results do not depend on it.
     verbose : int, default=0
         Verbosity of the EM iterations.
 
