@@ -25,15 +25,20 @@ Usage::
 import argparse
 import resource
 import time
+import warnings
 
 import dask
 import dask.array as da
 import numpy as np
 from distributed import Client, LocalCluster
 from sklearn.datasets import load_sample_image
+from sklearn.exceptions import ConvergenceWarning
 
 from skseg import _core
 from skseg.mixture import GaussianMixture
+
+# tol=0 runs exactly MAX_ITER iterations, which "did not converge".
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 K = 8
 MAX_ITER = 8
@@ -152,9 +157,8 @@ def main():
             r = run(n_workers, n_chunks, step)
             results[n_chunks, n_workers] = r
             speedup = results[n_chunks, 1]["wall"] / r["wall"]
-            rss = ", ".join(
-                f"{b:.0f} -> {a:.0f}" for b, a in zip(r["before"], r["after"])
-            )
+            pairs = zip(r["before"], r["after"], strict=True)
+            rss = ", ".join(f"{b:.0f} -> {a:.0f}" for b, a in pairs)
             print(
                 f"{r['rows'] / 1e6:6.1f} {n_workers:7d} {r['wall']:7.1f} "
                 f"{speedup:8.2f} {r['lower_bound']:14.8f} {rss:>30}"

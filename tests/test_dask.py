@@ -150,9 +150,7 @@ def test_segmenter_on_dask_array_and_paths(client, small_images, tmp_path):
     np.testing.assert_array_equal(labels.compute(), reference.predict(small_images))
     recoloured = from_array.recolor(lazy)
     assert recoloured.dtype == np.uint8
-    np.testing.assert_array_equal(
-        recoloured.compute(), reference.recolor(small_images)
-    )
+    np.testing.assert_array_equal(recoloured.compute(), reference.recolor(small_images))
     with pytest.raises(ValueError, match="4-D"):
         from_array.predict(lazy[0])
 
@@ -182,9 +180,7 @@ def test_predict_files_lazily(client, small_images, tmp_path, capsys):
     out = tmp_path / "out"
     written = predict_files(seg, folder, output_dir=out, method="recolor")
     assert len(written) == 4 and all(p.startswith(str(out)) for p in written)
-    np.testing.assert_array_equal(
-        read_image(written[1]), seg.recolor(small_images[1])
-    )
+    np.testing.assert_array_equal(read_image(written[1]), seg.recolor(small_images[1]))
     with pytest.raises(ValueError, match="no such image file"):
         predict_files(seg, [folder / "missing.png"])
     with pytest.raises(ValueError, match="method"):

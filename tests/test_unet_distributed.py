@@ -6,6 +6,7 @@ users must write them: spawned processes import the parent's main module, and
 a test runner's may not be guarded.
 """
 
+import inspect
 import subprocess
 import sys
 import textwrap
@@ -19,9 +20,6 @@ if not torch.distributed.is_available():  # pragma: no cover - exotic builds
 
 from skseg.unet import UNetSegmenter  # noqa: E402
 
-DATA = '''
-import numpy as np
-
 
 def squares(n, size=24, seed=0):
     """Grey images of a bright square on noise, with the square as the mask."""
@@ -33,8 +31,7 @@ def squares(n, size=24, seed=0):
         image[y : y + 8, x : x + 8] += 0.6
         mask[y : y + 8, x : x + 8] = 1
     return np.clip(images, 0, 1).astype(np.float32), masks
-'''
-exec(DATA)
+
 
 PARAMS = dict(
     depth=2,
@@ -53,7 +50,8 @@ def run_script(tmp_path, body):
     script = tmp_path / "fit_ddp.py"
     main = textwrap.indent(textwrap.dedent(body), "    ")
     script.write_text(
-        f"{DATA}\nimport torch\nfrom skseg.unet import UNetSegmenter\n"
+        "import numpy as np\nimport torch\nfrom skseg.unet import UNetSegmenter\n\n"
+        f"{inspect.getsource(squares)}\n"
         f"PARAMS = {PARAMS!r}\n\nif __name__ == '__main__':\n"
         f"    torch.set_num_threads(1)\n{main}"
     )
