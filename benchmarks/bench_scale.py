@@ -4,17 +4,19 @@ that never exists in one piece, on 1 and 2 worker processes.
 The collection is generated from scikit-learn's sample images: chunk ``i`` is
 china.jpg or flower.jpg, flipped by the bits of ``i``, upscaled 2x (1.09
 megapixels, RGB scaled to [0, 1] as float32 rows). Each task generates its
-chunk where it runs, as a task reading an image file would, so a worker only
-ever holds the chunks it is working on. Every run fits the same mixture
-(k=8, full covariances, exactly MAX_ITER iterations from one fixed start), so
-all runs do the same work and must reach bit-identical parameters.
+chunk where it runs (decoding the JPEG and upscaling), as a task reading an
+image file would, so a worker only ever holds the chunks it is working on.
+Every run fits the same mixture (k=8, full covariances, exactly MAX_ITER
+iterations from one fixed start), so all runs do the same work and must reach
+bit-identical parameters.
 
 Reported per run: wall time of the fit, speed-up over 1 worker, lower bound,
-and each worker process's peak resident memory, before the fit (imports and
-warm-up) and at the end, for two collection sizes: the peak must follow the
-chunk size, not the collection size. Then what an iteration costs: the
-E-step compute of one chunk, the generation of one chunk, and the bytes that
-travel to the client per iteration.
+and each worker process's resident memory before the fit (after imports and
+warm-up) and its peak during the fit, for two collection sizes: the peak must
+follow the chunk size, not the collection size. Then what an iteration costs,
+from the workers' task stream: seconds generating chunks, seconds in the
+E-step, and the worker-seconds spent idle (scheduling, transfers, the
+client's sums and M-step), with the bytes that travel per chunk.
 
 Usage::
 
@@ -23,18 +25,18 @@ Usage::
 """
 
 import argparse
-import resource
 import time
 import warnings
+from collections import defaultdict
 
 import dask
 import dask.array as da
 import numpy as np
-from distributed import Client, LocalCluster
+from dask.utils import key_split
+from distributed import Client, LocalCluster, get_task_stream
 from sklearn.datasets import load_sample_image
 from sklearn.exceptions import ConvergenceWarning
 
-from skseg import _core
 from skseg.mixture import GaussianMixture
 
 # tol=0 runs exactly MAX_ITER iterations, which "did not converge".
@@ -78,8 +80,19 @@ def fixed_start(step):
     )
 
 
-def peak_rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def worker_memory_mb(reset_peak=False):
+    """(resident MB now, peak resident MB) of this process, from /proc (Linux).
+
+    ``reset_peak`` starts a new peak from now (``clear_refs``), so that the
+    peak is the fit's, not inherited from the process start.
+    """
+    with open("/proc/self/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    rss, peak = (int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))
+    if reset_peak:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    return rss, peak
 
 
 def run(n_workers, n_chunks, step):
@@ -95,44 +108,28 @@ def run(n_workers, n_chunks, step):
     ):
         # Warm-up: import skseg and numpy on the workers.
         client.run(lambda: __import__("skseg.mixture") and None)
-        before = client.run(peak_rss_mb)
+        before = client.run(worker_memory_mb, True)
         X = collection(n_chunks, step)
         gm = GaussianMixture(K, max_iter=MAX_ITER, tol=0.0, **fixed_start(step))
-        start = time.perf_counter()
-        gm.fit(X)
-        wall = time.perf_counter() - start
-        after = client.run(peak_rss_mb)
+        with get_task_stream(client) as stream:
+            start = time.perf_counter()
+            gm.fit(X)
+            wall = time.perf_counter() - start
+        busy = defaultdict(float)  # compute seconds on the workers, by task
+        for task in stream.data:
+            for part in task["startstops"]:
+                if part["action"] == "compute":
+                    busy[key_split(task["key"])] += part["stop"] - part["start"]
+        after = client.run(worker_memory_mb)
     return dict(
         wall=wall,
         lower_bound=gm.lower_bound_,
         means=gm.means_,
-        before=list(before.values()),
-        after=list(after.values()),
+        before=[rss for rss, _ in before.values()],
+        after=[peak for _, peak in after.values()],
         rows=X.shape[0],
+        busy=dict(busy),
     )
-
-
-def chunk_costs(step):
-    """Seconds to generate one chunk and to run its E-step on one thread."""
-    start = time.perf_counter()
-    X = make_chunk(0, step)
-    generate = time.perf_counter() - start
-    gm = GaussianMixture(K, max_iter=1, tol=0.0, n_jobs=1, **fixed_start(step))
-    params = gm._initial_parameters(X, None, None, gm._check_initial_parameters(X))
-    start = time.perf_counter()
-    slots = _core.gmm_estep_slots(
-        X,
-        None,
-        "full",
-        params["weights"],
-        params["means"],
-        params["precisions_cholesky"],
-        0,
-        _core.gmm_chunk_rows(len(X)),
-        1,
-    )
-    estep = time.perf_counter() - start
-    return generate, estep, slots.shape[1] * 8
 
 
 def main():
@@ -149,7 +146,7 @@ def main():
     )
     print(
         f"{'Mpx':>6} {'workers':>7} {'fit s':>7} {'speed-up':>8} "
-        f"{'lower bound':>14} {'worker RSS MB before -> peak':>30}"
+        f"{'lower bound':>14} {'worker MB: before -> fit peak':>30}"
     )
     results = {}
     for n_chunks in sizes:
@@ -167,21 +164,24 @@ def main():
             results[n_chunks, 1]["means"], results[n_chunks, 2]["means"]
         )
         print(f"       1 and 2 workers give bit-identical means: {same}")
-    generate, estep, slot_bytes = chunk_costs(step)
-    n_chunks = sizes[-1]
-    wall_1 = results[n_chunks, 1]["wall"] / MAX_ITER
+    # Per piece: K x (sum r, 3 sums r d, 6 sums r d d^T), sum log p, sum w.
+    slot_bytes = (K * (1 + 3 + 6) + 2) * 8
     print(
-        f"Per chunk, one thread in this process: generate {generate:.3f} s, "
-        f"E-step {estep:.3f} s; to the client {slot_bytes * 2} bytes or less "
+        f"To the client per chunk and iteration: {slot_bytes * 2} bytes or less "
         f"(statistics of at most 2 partition pieces) vs {chunk_mp * 12e6:.0f} "
-        "bytes of data"
+        "bytes of data in the chunk"
     )
-    print(
-        f"Per iteration over {n_chunks} chunks on 1 worker: {wall_1:.2f} s wall, "
-        f"{n_chunks * (generate + estep):.2f} s of chunk work; the rest "
-        f"({wall_1 - n_chunks * (generate + estep):.2f} s) is scheduling, "
-        "transfer and the client's sums and M-step"
-    )
+    print("Per iteration, from the workers' task stream:")
+    for (_, n_workers), r in results.items():
+        per_iter = r["wall"] / MAX_ITER
+        generate = r["busy"].get("from-value", 0.0) / MAX_ITER
+        estep = r["busy"].get("block_slots", 0.0) / MAX_ITER
+        idle = per_iter * n_workers - generate - estep
+        print(
+            f"  {r['rows'] / 1e6:5.1f} Mpx, {n_workers} worker(s): {per_iter:5.2f} s "
+            f"wall; worker compute {generate:5.2f} s generating + {estep:5.2f} s "
+            f"E-step; {idle:5.2f} worker-s idle (scheduling, transfer, client)"
+        )
 
 
 if __name__ == "__main__":
