@@ -280,3 +280,14 @@ def test_searches_under_the_dask_backend(client, name):
     assert np.isfinite(scores).all() and scores.shape == (2,)
     # The fitted estimator pickles without torch tensors (device-free).
     assert b"torch" not in pickle.dumps(search.best_estimator_)
+
+
+def test_install_hint_without_dask(monkeypatch, tmp_path):
+    # A missing dask is named with the extra to install, and plain inputs
+    # never import it.
+    for name in ("dask", "dask.array"):
+        monkeypatch.setitem(__import__("sys").modules, name, None)
+    with pytest.raises(ImportError, match=r"skseg\[dask\]"):
+        GMMImageSegmenter(2).fit([tmp_path / "a.png"])
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    assert GaussianMixture(2, random_state=0).fit(X).predict(X).shape == (50,)

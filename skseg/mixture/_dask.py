@@ -382,11 +382,9 @@ def fit_segmenter(segmenter, X):
     pixels). With spatial features every pixel differs: the pixel features
     are built chunk by chunk and the mixture is fitted by distributed EM.
     """
-    import dask
-
     from .gaussian_mixture import GaussianMixture
 
-    require_dask("GMMImageSegmenter.fit on a Dask array or paths")
+    dask = require_dask("GMMImageSegmenter.fit on a Dask array or paths")
     batches = _image_batches(X)
     count = dask.delayed(_distinct_colours, pure=True)
     parts = dask.compute(*[count(segmenter, b) for b in batches])
