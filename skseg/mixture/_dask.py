@@ -134,13 +134,9 @@ def _check_rows(X, sample_weight):
     return X, sample_weight
 
 
-def _native(block):
-    return np.ascontiguousarray(block, dtype=block.dtype.newbyteorder("="))
-
-
 def _block_slots(X, w, covariance_type, params, row_offset, chunk_rows, n_jobs):
     """E-step statistics of one Dask chunk's pieces (runs on a worker)."""
-    from .gaussian_mixture import _resolve_n_threads
+    from .gaussian_mixture import _native, _resolve_n_threads
 
     return _core.gmm_estep_slots(
         _native(X),
@@ -162,8 +158,7 @@ class _DaskEM:
         import dask
 
         self.mixture = mixture
-        self.n_rows = X.shape[0]
-        self.chunk_rows = _core.gmm_chunk_rows(self.n_rows)
+        self.chunk_rows = _core.gmm_chunk_rows(X.shape[0])
         self.x_blocks = list(X.to_delayed()[:, 0])
         self.w_blocks = (
             [None] * len(self.x_blocks)
@@ -243,6 +238,8 @@ def _init_sample(X, sample_weight, random_state, size):
     rows when there are at most ``size``, else a uniform sample of ``size``."""
     import dask
 
+    from .gaussian_mixture import _native
+
     n_rows = X.shape[0]
     if n_rows > size:
         rows = np.sort(random_state.choice(n_rows, size, replace=False))
@@ -274,9 +271,9 @@ def fit_mixture(mixture, X, sample_weight):
     if hasattr(mixture, "feature_names_in_"):
         del mixture.feature_names_in_
     mixture.n_features_in_ = n_features
-    # A sample (when needed) has its own draw, so that the trials' stream is
-    # the in-memory one whenever all rows are gathered.
-    # A start given in full needs no rows: two are read for their checks.
+    # A start given in full needs no rows: two are read for their checks. A
+    # sample (when needed) has its own draw, so that the trials' random
+    # stream is the in-memory one whenever all rows are gathered.
     given = (mixture.weights_init, mixture.means_init, mixture.precisions_init)
     size = 2 if all(p is not None for p in given) else INIT_SAMPLE_ROWS
     sample_X, sample_w = _init_sample(
@@ -316,25 +313,25 @@ def map_rows(mixture, X, method):
 # -- image segmenters ------------------------------------------------------------
 
 
-def _read(path):
+def _read_as_batch(path):
     from ..io import read_image
 
-    return read_image(path)
+    return [read_image(path)]
 
 
 def _image_batches(X):
-    """Delayed lists of images: one per chunk of an ``(N, H, W[, C])`` Dask
+    """Delayed lists of images: one per chunk of an ``(N, H, W, C)`` Dask
     array, or one per path (read on the worker)."""
     import dask
 
     if is_path_list(X):
-        read = dask.delayed(_read, pure=True)
-        return [dask.delayed(lambda im: [im], pure=True)(read(str(p))) for p in X]
+        read = dask.delayed(_read_as_batch, pure=True)
+        return [read(str(p)) for p in X]
     X = _check_image_array(X)
     return [dask.delayed(list, pure=True)(b) for b in X.to_delayed().ravel()]
 
 
-def _distinct_colours(segmenter, images):
+def _distinct_colours(images):
     """Distinct pixels of a list of images with their counts (on a worker)."""
     from .._validation import check_images
     from .segmenter import _unique_rows
@@ -387,7 +384,7 @@ def fit_segmenter(segmenter, X):
     dask = require_dask("GMMImageSegmenter.fit on a Dask array or paths")
     batches = _image_batches(X)
     count = dask.delayed(_distinct_colours, pure=True)
-    parts = dask.compute(*[count(segmenter, b) for b in batches])
+    parts = dask.compute(*[count(b) for b in batches])
     colours, counts = _merge_colours(parts)
     n_channels = parts[0][2]
     dtype = np.dtype(np.float64 if colours.dtype == np.float64 else np.float32)
@@ -405,7 +402,8 @@ def fit_segmenter(segmenter, X):
             )
             for b, n in zip(batches, n_pixels, strict=True)
         ]
-        # Chunks of the core's partition: the fit is the in-memory one.
+        # Chunks of the core's partition: EM sums as in memory (and starts
+        # as in memory up to INIT_SAMPLE_ROWS pixels).
         rows = aligned_row_chunks(sum(n_pixels), max(n_pixels))
         mixture.fit(da.concatenate(blocks).rechunk((rows, -1)))
     else:
@@ -417,7 +415,7 @@ def fit_segmenter(segmenter, X):
 
 def map_images(segmenter, X, method):
     """``method`` ("predict" or "recolor") of every chunk of an
-    ``(N, H, W[, C])`` Dask array of images, lazily (``map_blocks``)."""
+    ``(N, H, W, C)`` Dask array of images, lazily (``map_blocks``)."""
     require_dask(f"GMMImageSegmenter.{method} on a Dask array")
     X = _check_image_array(X)
     compute = getattr(segmenter, method)

@@ -156,8 +156,10 @@ class GMMImageSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or list of array-like
-            One image or a batch, with the channel count seen in ``fit``.
+        X : array-like, list of array-like or Dask array
+            One image or a batch, with the channel count seen in ``fit``. An
+            ``(N, H, W, C)`` Dask array gives a lazy ``(N, H, W)`` Dask array,
+            computed chunk by chunk where the chunks live.
 
         Returns
         -------
@@ -212,8 +214,9 @@ class GMMImageSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or list of array-like
-            One image or a batch.
+        X : array-like, list of array-like or Dask array
+            One image or a batch; an ``(N, H, W, C)`` Dask array gives a lazy
+            Dask array of the same shape.
 
         Returns
         -------
