@@ -80,9 +80,11 @@ std::vector<double> to_vector(const ParamArray& a) {
 
 Params make_params(const std::string& cov_type, const ParamArray& weights,
                    const ParamArray& means, const ParamArray& prec_chol) {
+  if (weights.ndim() != 1) throw py::value_error("weights must be 1-D");
   if (means.ndim() != 2) throw py::value_error("means must be 2-D");
   Params p;
   p.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  skseg::gmm::check_sizes(means.shape(0), means.shape(1), p.cov_type);
   p.n_components = static_cast<int>(means.shape(0));
   p.n_features = static_cast<int>(means.shape(1));
   p.weights = to_vector(weights);
@@ -242,8 +244,10 @@ py::dict gmm_params_from_labels(const py::object& X_obj, const py::object& w_obj
   py::object w = check_weight(w_obj, X);
   if (labels.ndim() != 1 || labels.shape(0) != X.shape(0))
     throw py::value_error("labels must have shape (n_samples,)");
-  if (n_components < 1) throw py::value_error("n_components must be >= 1");
   const CovType type = skseg::gmm::parse_cov_type(cov_type);
+  skseg::gmm::check_sizes(n_components, X.shape(1), type);
+  if (n_components > X.shape(0))
+    throw py::value_error("n_components must not exceed n_samples");
   if (is_float32(X))
     return from_labels_impl<float>(X, w, labels.data(), n_components, type, reg_covar, n_threads);
   return from_labels_impl<double>(X, w, labels.data(), n_components, type, reg_covar, n_threads);
@@ -269,10 +273,16 @@ py::array_t<double> gmm_resp_stats(const py::object& X_obj, const py::object& w_
       centres.shape(1) != X.shape(1))
     throw py::value_error("centres must have shape (n_components, n_features)");
   skseg::gmm::Stats st;
+  st.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  skseg::gmm::check_sizes(resp.shape(1), X.shape(1), st.cov_type);
   st.n_components = static_cast<int>(resp.shape(1));
   st.n_features = static_cast<int>(X.shape(1));
-  st.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  for (py::ssize_t i = 0; i < resp.size(); ++i)
+    if (!(std::isfinite(resp.data()[i]) && resp.data()[i] >= 0.0))
+      throw py::value_error("resp must be finite and non-negative");
   st.centres = to_vector(centres);
+  for (double c : st.centres)
+    if (!std::isfinite(c)) throw py::value_error("centres must be finite");
   const int S = skseg::gmm::stats_width(st.cov_type, st.n_features);
   st.sums.assign(static_cast<std::size_t>(st.n_components) * S, 0.0);
   if (is_float32(X))
@@ -288,9 +298,11 @@ py::dict gmm_params_from_stats(const ParamArray& stats, const ParamArray& centre
   if (centres.ndim() != 2 || stats.ndim() != 2 || stats.shape(0) != centres.shape(0))
     throw py::value_error("stats and centres do not match");
   skseg::gmm::Stats st;
+  st.cov_type = skseg::gmm::parse_cov_type(cov_type);
+  // Sizes first: stats_width and the M-step index with int.
+  skseg::gmm::check_sizes(centres.shape(0), centres.shape(1), st.cov_type);
   st.n_components = static_cast<int>(centres.shape(0));
   st.n_features = static_cast<int>(centres.shape(1));
-  st.cov_type = skseg::gmm::parse_cov_type(cov_type);
   if (stats.shape(1) != skseg::gmm::stats_width(st.cov_type, st.n_features))
     throw py::value_error("stats has the wrong width for covariance_type");
   st.sums = to_vector(stats);

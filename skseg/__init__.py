@@ -6,8 +6,31 @@ The deep-learning estimators need the ``torch`` extra
 """
 
 from importlib import import_module
+from importlib.util import find_spec
+from pathlib import Path
 
 __version__ = "0.1.0"
+
+
+def _missing_core_message():
+    here = Path(__file__).resolve().parent
+    if (here.parent / "pyproject.toml").is_file():
+        return (
+            "skseg's compiled core (skseg._core) is missing: Python imported "
+            f"skseg from its source tree {here}, which shadows the installed "
+            "package when you run from the checkout root (or have it on "
+            "PYTHONPATH). Install the checkout (pip install .) and run Python "
+            "from another directory"
+        )
+    return (
+        f"skseg's compiled core (skseg._core) is missing from {here}; the "
+        "installation is incomplete: reinstall skseg"
+    )
+
+
+# Looked up, not loaded: the compiled core loads with the first estimator.
+if find_spec(f"{__name__}._core") is None:
+    raise ImportError(_missing_core_message())
 
 # Public name -> module that defines it. Modules load on first access so that
 # ``import skseg`` stays fast and never imports torch.

@@ -3,7 +3,11 @@ estimators. Nothing here imports torch at module load."""
 
 import importlib
 
-_INSTALL_HINT = "install the extra with: pip install 'skseg[torch]'"
+_INSTALL_HINT = (
+    "install the extra with: pip install 'skseg[torch]' (from a source checkout: "
+    "pip install '.[torch]'; for a CUDA or CPU-only torch build, install torch "
+    "first as https://pytorch.org/get-started/locally/ shows)"
+)
 
 
 def require(module_name, purpose):

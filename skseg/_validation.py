@@ -181,7 +181,7 @@ def check_mask(mask, *, image_shape=None, ignore_index=None, name="mask"):
             raise ValueError(f"{name} has non-integer values; expected class labels")
     elif arr.dtype.kind not in "uib":
         raise TypeError(f"{name} has dtype {arr.dtype}; expected integer labels")
-    arr = arr.astype(np.int64, copy=False)
+    arr = labels_to_int64(arr, name)
     if image_shape is not None and arr.shape != tuple(image_shape[:2]):
         raise ValueError(
             f"{name} has shape {arr.shape} but its image is "
@@ -196,6 +196,25 @@ def check_mask(mask, *, image_shape=None, ignore_index=None, name="mask"):
             "labels must be >= 0, or equal to ignore_index"
         )
     return arr
+
+
+def labels_to_int64(arr, name):
+    """Integer, boolean or whole-float labels as ``int64``; a ValueError for
+    values outside the int64 range (uint64 labels >= 2**63 would otherwise
+    wrap around to negative numbers)."""
+    if arr.size and arr.dtype.kind in "uf":
+        high, low = arr.max(), arr.min()
+        if arr.dtype.kind == "u":  # compared as integers: 2**63 - 1 is fine
+            bad = int(high) > np.iinfo(np.int64).max
+        else:
+            bad = high >= 2.0**63 or low < -(2.0**63)
+        if bad:
+            raise ValueError(
+                f"{name} has labels beyond the int64 range (for example "
+                f"{high if high > 0 else low}); class labels must lie in "
+                "[-2**63, 2**63)"
+            )
+    return arr.astype(np.int64, copy=False)
 
 
 def check_masks(masks, images, *, ignore_index=None, name="y"):

@@ -17,16 +17,19 @@ holds, in this order):
 ``"labelme"``
     One labelme ``*.json`` file per image at the top of the folder, with the
     image embedded (``imageData``, base64) or next to it (``imagePath``,
-    relative to the JSON file). Shapes are rasterised to class masks as
-    labelme's own ``labelme2voc`` does (see :func:`load_segmentation_folder`).
+    relative to the JSON file and inside the dataset folder). Shapes are
+    rasterised to class masks as labelme's own ``labelme2voc`` does (see
+    :func:`load_segmentation_folder`), within the image only.
 
 Class names come from the ``labels`` argument, else from ``class_names.txt``
 or ``labels.txt`` in the folder (one name per line; a labelme
 ``__ignore__`` line is dropped), else, for labelme, from the labels used.
 
 Only image files (read by Pillow with the decompression-bomb guard of
-:mod:`skseg.io`), text files and JSON (parsed with :mod:`json`) are read:
-never pickles or ``.npy`` files, nothing that executes code.
+:mod:`skseg.io`), UTF-8 text files and JSON (parsed with :mod:`json`) are read:
+never pickles or ``.npy`` files, nothing that executes code, and only regular
+files (FIFOs and devices are skipped or refused, never opened). A labelme
+``imagePath`` that is absolute or leads out of the dataset folder is refused.
 """
 
 import base64
@@ -34,15 +37,16 @@ import binascii
 import io
 import json
 import math
+import posixpath
 import re
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import numpy as np
 from PIL import Image, ImageDraw
 from sklearn.utils import Bunch
 
 from ._validation import check_positive_int
-from .io import DEFAULT_MAX_PIXELS, read_image, read_mask
+from .io import DEFAULT_MAX_PIXELS, _open_regular_file, read_image, read_mask
 
 __all__ = ["LAYOUTS", "load_segmentation_folder"]
 
@@ -208,7 +212,8 @@ def _detect_layout(root):
     raise ValueError(
         f"cannot tell the layout of dataset folder {str(root)!r}: expected "
         "JPEGImages/ plus SegmentationClassPNG/ or SegmentationClass/ (VOC), "
-        "images/ plus masks/, or labelme *.json files. Pass layout= explicitly"
+        "images/ plus masks/, or labelme *.json files. Name the layout "
+        "explicitly (layout= in Python, --layout on the command line)"
     )
 
 
@@ -309,13 +314,26 @@ def _read_split(root, split):
             f"splits: {available or 'none'}"
         )
     names = []
-    for line in list_file.read_text(encoding="utf-8").splitlines():
+    for line in _read_text(list_file, "voc split").splitlines():
         fields = line.split()
         if fields:
             names.append(fields[0])
     if not names:
         raise ValueError(f"voc split file {str(list_file)!r} lists no samples")
     return names
+
+
+def _read_text(file, what):
+    """The text of a UTF-8 file (a byte-order mark is dropped); errors name it."""
+    with _open_regular_file(file, what) as stream:
+        raw = stream.read()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} file {str(file)!r} is not UTF-8 text ({exc.reason} at byte "
+            f"{exc.start})"
+        ) from None
 
 
 def _check_lossless(mask_path):
@@ -360,7 +378,7 @@ def _class_name_file(root):
         if file.is_file():
             names = [
                 line.strip()
-                for line in file.read_text(encoding="utf-8").splitlines()
+                for line in _read_text(file, "class-name").splitlines()
                 if line.strip()
             ]
             return _check_labels(names) if names else None
@@ -404,7 +422,7 @@ def _load_labelme(root, labels, max_images, read_options):
         annotations = annotations[:max_images]
     images, masks, image_paths = [], [], []
     for file, data in annotations:
-        image, image_path = _labelme_image(file, data, read_options)
+        image, image_path = _labelme_image(root, file, data, read_options)
         height, width = image.shape[:2]
         declared = (data.get("imageHeight"), data.get("imageWidth"))
         if None not in declared and tuple(declared) != (height, width):
@@ -429,11 +447,17 @@ def _load_labelme(root, labels, max_images, read_options):
 
 
 def _read_labelme_json(file):
+    text = _read_text(file, "labelme")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ValueError(
             f"labelme file {str(file)!r} is not valid JSON: {exc}"
+        ) from None
+    except RecursionError:
+        raise ValueError(
+            f"labelme file {str(file)!r} nests JSON too deeply to be a labelme "
+            "annotation"
         ) from None
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise ValueError(f"{str(file)!r} is not a labelme annotation: no 'shapes' list")
@@ -441,6 +465,12 @@ def _read_labelme_json(file):
         if not isinstance(shape, dict) or not isinstance(shape.get("label"), str):
             raise ValueError(
                 f"labelme file {str(file)!r}: shape {i} has no 'label' string"
+            )
+        shape_type = shape.get("shape_type")
+        if shape_type is not None and not isinstance(shape_type, str):
+            raise ValueError(
+                f"labelme file {str(file)!r}: shape {i} ({shape['label']!r}) has "
+                f"shape_type {shape_type!r}; expected a string such as 'polygon'"
             )
         points = shape.get("points")
         try:
@@ -468,15 +498,16 @@ def _read_labelme_json(file):
 
 
 def _plain_coordinate(value):
+    # The comparison is exact for any int (10**400 too, which float() cannot
+    # convert) and false for NaN and infinity.
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
-        and math.isfinite(value)
         and abs(value) <= _MAX_COORDINATE
     )
 
 
-def _labelme_image(file, data, read_options):
+def _labelme_image(root, file, data, read_options):
     """Read a labelme file's image: embedded data first, as labelme does."""
     embedded = data.get("imageData")
     if embedded:
@@ -492,15 +523,37 @@ def _labelme_image(file, data, read_options):
         raise ValueError(
             f"labelme file {str(file)!r} has neither imageData nor imagePath"
         )
-    candidate = file.parent / image_path
-    if not candidate.exists():
-        # Files written on Windows store backslashes.
-        candidate = file.parent / image_path.replace("\\", "/")
-    if not candidate.is_file():
+    # Files written on Windows store backslashes.
+    forms = [image_path]
+    if "\\" in image_path:
+        forms.append(image_path.replace("\\", "/"))
+    inside = [_path_inside(root, form) for form in forms]
+    if None in inside:
+        # One message whatever lies outside, so nothing about it is revealed.
         raise ValueError(
-            f"labelme file {str(file)!r}: its image {str(candidate)!r} does not exist"
+            f"labelme file {str(file)!r}: imagePath {image_path!r} must be a "
+            "relative path to a file inside the dataset folder"
         )
-    return read_image(candidate, **read_options), candidate
+    for form, resolved in zip(forms, inside, strict=True):
+        if resolved.is_file():
+            return read_image(resolved, **read_options), root / form
+    raise ValueError(
+        f"labelme file {str(file)!r}: its image {str(root / forms[-1])!r} does "
+        "not exist or is not a regular file"
+    )
+
+
+def _path_inside(root, relative):
+    """``root / relative`` with links resolved, or None when it is absolute
+    or leads out of ``root`` (through ``..`` or a symbolic link)."""
+    if PureWindowsPath(relative).anchor:  # "/x", "\\x", "C:x", "\\\\host\\x"
+        return None
+    normal = posixpath.normpath(relative)
+    if normal == ".." or normal.startswith("../"):
+        return None
+    base = root.resolve()
+    resolved = (base / normal).resolve()
+    return resolved if resolved.is_relative_to(base) else None
 
 
 def _decode_base64(text, file, field):
@@ -544,6 +597,10 @@ def _shape_region(file, index, shape, shape_hw):
     if shape_type == "circle":
         (cx, cy), (px, py) = xy
         r = math.hypot(cx - px, cy - py)
+        # Pillow clips polygons, rectangles and lines to the image itself, so
+        # only circles need care to keep the time O(image).
+        if r > max(height, width):
+            return _disc(cx, cy, r, shape_hw)
         draw.ellipse([cx - r, cy - r, cx + r, cy + r], outline=1, fill=1)
     elif shape_type == "rectangle":
         (x0, y0), (x1, y1) = xy
@@ -569,6 +626,19 @@ def _shape_region(file, index, shape, shape_hw):
             "rectangle, circle, line, linestrip, point, mask)"
         )
     return np.asarray(canvas, dtype=bool)
+
+
+def _disc(cx, cy, r, shape_hw):
+    """Pixels whose centres lie within ``r`` of ``(cx, cy)``, in time O(image).
+
+    Used for circles larger than the image: Pillow's ellipse takes time that
+    grows with the radius (seconds at 10**6 pixels, whatever the image size),
+    whereas this tests each pixel of the image once. It differs from Pillow's
+    drawing only on pixels within a pixel of the circle.
+    """
+    rows = (np.arange(shape_hw[0]) - cy) ** 2
+    columns = (np.arange(shape_hw[1]) - cx) ** 2
+    return rows[:, np.newaxis] + columns[np.newaxis, :] <= r * r
 
 
 def _mask_shape_region(file, where, shape, xy, shape_hw):

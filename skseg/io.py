@@ -50,10 +50,13 @@ still applies and gives the same ``ValueError`` where it is lower. Raise or disa
 Errors: a path that does not exist raises ``FileNotFoundError``; a file that
 exists but cannot be read as an image (not an image, truncated, corrupt, too
 large, unsupported mode) raises ``ValueError``. Both messages name the file.
+Only regular files are opened: a FIFO, device or socket is refused with a
+``ValueError`` before it is opened, so reading one never blocks.
 """
 
 import numbers
 import os
+import stat
 import struct
 import warnings
 from collections.abc import Mapping
@@ -116,6 +119,44 @@ def _describe(source):
     return repr(name) if isinstance(name, (str, bytes)) else "<file object>"
 
 
+def _open_regular_file(path, what):
+    """Open ``path`` for binary reading, refusing anything but a regular file.
+
+    The type is checked with ``stat`` before opening: opening a FIFO waits for
+    a writer, and reading a device may never end. Should the path be swapped
+    for a FIFO between the check and the open, ``O_NONBLOCK`` keeps the open
+    from waiting and the second check (``fstat``) refuses it.
+    """
+    name = _describe(path)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} file {name} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} file {name}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{what} path {name} is a directory, not a file")
+    not_regular = ValueError(
+        f"{what} path {name} is not a regular file (a FIFO, device or socket)"
+    )
+    if not stat.S_ISREG(mode):
+        raise not_regular
+    nonblocking = getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, os.O_RDONLY | nonblocking | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot read {what} file {name}: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise not_regular
+        if nonblocking:
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def _load_image(source, *, max_pixels, what):
     """Open, size-check, decode and EXIF-orient an image file.
 
@@ -125,22 +166,24 @@ def _load_image(source, *, max_pixels, what):
     max_pixels = check_positive_int(max_pixels, "max_pixels")
     name = _describe(source)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise FileNotFoundError(f"{what} file {name} does not exist")
-        if path.is_dir():
-            raise ValueError(f"{what} path {name} is a directory, not a file")
-    elif not (hasattr(source, "read") and hasattr(source, "seek")):
+        with _open_regular_file(source, what) as file:
+            return _decode_image(file, name, max_pixels, what)
+    if not (hasattr(source, "read") and hasattr(source, "seek")):
         raise TypeError(
             f"expected a path or a binary file object for the {what}, "
             f"got {type(source).__name__}"
         )
+    return _decode_image(source, name, max_pixels, what)
+
+
+def _decode_image(file, name, max_pixels, what):
+    """The body of :func:`_load_image` for an open binary file."""
     # Our own max_pixels limit replaces Pillow's warning; the filter is local
     # to this block, and Pillow's global settings stay as the program set them.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            image = Image.open(source)
+            image = Image.open(file)
         except Image.DecompressionBombError as exc:
             raise ValueError(_bomb_message(name, what, str(exc))) from None
         except UnidentifiedImageError:

@@ -82,7 +82,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import make_scorer
 
-from ._validation import check_mask
+from ._validation import check_mask, labels_to_int64
 
 __all__ = [
     "confusion_matrix",
@@ -204,10 +204,10 @@ def _check_labels(labels):
             f"labels must be a non-empty 1-D list of integers, got {labels!r}"
         )
     if arr.dtype.kind == "f" and np.array_equal(arr, np.round(arr)):
-        arr = arr.astype(np.int64)
+        arr = labels_to_int64(arr, "labels")
     if arr.dtype.kind not in "iub":
         raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
+    arr = labels_to_int64(arr, "labels")
     if np.unique(arr).size != arr.size:
         raise ValueError(f"labels has repeated values: {arr.tolist()}")
     return arr

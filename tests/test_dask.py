@@ -59,7 +59,9 @@ def test_distributed_em_is_the_in_memory_fit(client, blobs, covariance_type):
     params = dict(
         n_components=3, covariance_type=covariance_type, tol=1e-6, random_state=0
     )
-    weights = np.random.default_rng(1).uniform(0, 2, len(blobs))
+    # Counts as weights: their normalisation is exact, whatever the order of
+    # the sums (in memory, and over chunks).
+    weights = np.random.default_rng(1).integers(0, 4, len(blobs)).astype(float)
     reference = GaussianMixture(**params).fit(blobs, sample_weight=weights)
     assert _dask.INIT_SAMPLE_ROWS >= len(blobs)  # the start is the in-memory one
     # Chunks of the core's partition, of two sizes: the same bits.
@@ -291,3 +293,31 @@ def test_install_hint_without_dask(monkeypatch, tmp_path):
         GMMImageSegmenter(2).fit([tmp_path / "a.png"])
     X = np.random.default_rng(0).normal(size=(50, 2))
     assert GaussianMixture(2, random_state=0).fit(X).predict(X).shape == (50,)
+
+
+def test_estep_slots_binding_checks_its_input():
+    from skseg import _core
+
+    X = np.random.default_rng(0).normal(size=(600, 2))
+    params = (np.array([0.5, 0.5]), np.array([[0.0, 0.0], [1.0, 1.0]]), np.ones((2, 2)))
+    slots = _core.gmm_estep_slots(X, None, "diag", *params, 0, 256, 1)
+    # Pieces of 256, 256 and 88 rows; the last two columns are sum log p, sum w.
+    np.testing.assert_array_equal(slots[:, -1], [256, 256, 88])
+    # Starting at row 200 of a larger array: pieces of 56, 256, 256, 32 rows.
+    slots = _core.gmm_estep_slots(X, None, "diag", *params, 200, 256, 1)
+    np.testing.assert_array_equal(slots[:, -1], [56, 256, 256, 32])
+    with pytest.raises(ValueError, match="chunk_rows"):
+        _core.gmm_estep_slots(X, None, "diag", *params, 0, 0, 1)
+    with pytest.raises(ValueError, match="row_offset"):
+        _core.gmm_estep_slots(X, None, "diag", *params, -1, 256, 1)
+    with pytest.raises(ValueError, match="features"):
+        _core.gmm_estep_slots(X[:, :1].copy(), None, "diag", *params, 0, 256, 1)
+    with pytest.raises(ValueError, match="non-negative"):
+        _core.gmm_estep_slots(X, -np.ones(600), "diag", *params, 0, 256, 1)
+    bad = X.copy()
+    bad[3, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        _core.gmm_estep_slots(bad, None, "diag", *params, 0, 256, 1)
+    # A part whose weights are all zero is valid: the total is checked later.
+    zero = _core.gmm_estep_slots(X, np.zeros(600), "diag", *params, 0, 256, 1)
+    assert not zero.any()

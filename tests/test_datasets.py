@@ -418,3 +418,218 @@ def test_isbi2012_membrane_folder():
         assert mask.shape == (512, 512)
     values = np.unique(np.concatenate([m.ravel() for m in data.masks]))
     np.testing.assert_array_equal(values, [0, 255])
+
+
+# --------------------------------------------------------------------------
+# Hostile labelme files
+# --------------------------------------------------------------------------
+
+
+def test_labelme_shapes_far_outside_the_image_are_drawn_within_it(
+    tmp_path, rng, monkeypatch
+):
+    # Coordinates up to 1e7 are accepted. Pillow's ellipse takes time that
+    # grows with the radius (26 s for this first circle), so the drawing
+    # must stay within the image: a spy records what Pillow is asked to draw.
+    from PIL import ImageDraw
+
+    h, w = 30, 40
+    far = 1e7
+    ellipses = []
+    real_ellipse = ImageDraw.ImageDraw.ellipse
+
+    def spy(self, xy, *args, **kwargs):
+        ellipses.append(xy)
+        return real_ellipse(self, xy, *args, **kwargs)
+
+    monkeypatch.setattr(ImageDraw.ImageDraw, "ellipse", spy)
+    ys = np.mgrid[0:h, 0:w][0]
+    everything, nothing = np.ones((h, w), bool), np.zeros((h, w), bool)
+    cases = {  # name: (points, pixels covered)
+        "circle": ([[0, 0], [far, far]], everything),
+        "circle_far": ([[far, far], [far - 1, far]], nothing),
+        # Base far above, apex far below: the image lies well inside.
+        "polygon": ([[-far, -far], [far, -far], [0, far]], everything),
+        "rectangle": ([[-far, 10.0], [far, 19.0]], (ys >= 10) & (ys <= 19)),
+        "line": ([[-far, 15.0], [far, 15.0]], None),
+        "point": ([[far, -far]], nothing),
+    }
+    for name, (points, _) in cases.items():
+        _labelme_json(
+            tmp_path / f"{name}.json",
+            [_shape("thing", points, name.split("_")[0])],
+            image=rng.integers(0, 256, (h, w), dtype=np.uint8),
+        )
+    data = load_segmentation_folder(tmp_path)
+    masks = dict(zip(data.names, (m == 1 for m in data.masks), strict=True))
+    for name, (_, expected) in cases.items():
+        if expected is not None:
+            np.testing.assert_array_equal(masks[name], expected, err_msg=name)
+    # A 10-pixel wide line along y = 15 covers rows 11..19 and at most 10..20;
+    # rasterisers differ on the two edge rows.
+    assert masks["line"][(ys >= 11) & (ys <= 19)].all()
+    assert not masks["line"][(ys < 10) | (ys > 20)].any()
+    # Pillow drew only the point (radius 5), never an ellipse as large as 1e7.
+    assert ellipses and all(abs(xy[2] - xy[0]) <= 2 * max(h, w) for xy in ellipses)
+
+
+def test_labelme_circle_larger_than_the_image_matches_pillow(tmp_path, rng):
+    # A circle whose edge crosses the image, large enough to be drawn pixel
+    # by pixel rather than by Pillow (r > image side), yet small enough for
+    # Pillow to draw the reference quickly. They may differ only next to the
+    # circle.
+    from PIL import ImageDraw
+
+    h, w = 30, 40
+    cases = [((-200.0, 15.0), 220.3), ((20.0, 260.0), 245.0), ((61.5, -7.2), 50.0)]
+    for i, (centre, radius) in enumerate(cases):
+        _labelme_json(
+            tmp_path / f"c{i}.json",
+            [_shape("disc", [list(centre), [centre[0], centre[1] + radius]], "circle")],
+            image=rng.integers(0, 256, (h, w), dtype=np.uint8),
+        )
+    masks = load_segmentation_folder(tmp_path).masks
+    ys, xs = np.mgrid[0:h, 0:w]
+    for mask, ((cx, cy), r) in zip(masks, cases, strict=True):
+        canvas = Image.new("L", (w, h), 0)
+        ImageDraw.Draw(canvas).ellipse(
+            [cx - r, cy - r, cx + r, cy + r], outline=1, fill=1
+        )
+        reference = np.asarray(canvas, dtype=bool)
+        differ = (mask == 1) != reference
+        near_edge = np.abs(np.hypot(xs - cx, ys - cy) - r) <= 1
+        assert reference.any() and not reference.all()
+        assert not differ[~near_edge].any()
+
+
+def _outside_image(tmp_path, rng):
+    """A dataset folder ``ds`` with a readable image just outside it."""
+    Image.fromarray(rng.integers(0, 256, (6, 8), dtype=np.uint8)).save(
+        tmp_path / "secret.png"
+    )
+    root = tmp_path / "ds"
+    root.mkdir()
+    return root
+
+
+@pytest.mark.parametrize(
+    "image_path",
+    [
+        "../secret.png",
+        "../missing.png",
+        "..\\secret.png",
+        "..\\missing.png",
+        "sub/../../secret.png",
+        "{outside}/secret.png",
+        "{outside}/missing.png",
+        "C:\\secret.png",
+        "\\\\host\\share\\secret.png",
+        "link/secret.png",
+        "link/missing.png",
+    ],
+)
+def test_labelme_image_path_must_stay_in_the_dataset(tmp_path, rng, image_path):
+    root = _outside_image(tmp_path, rng)
+    (root / "link").symlink_to(tmp_path, target_is_directory=True)
+    image_path = image_path.format(outside=tmp_path)
+    square = [[1, 1], [4, 1], [4, 4], [1, 4]]
+    _labelme_json(
+        root / "a.json", [_shape("cat", square)], image_path=image_path, size=(6, 8)
+    )
+    with pytest.raises(ValueError) as info:
+        load_segmentation_folder(root)
+    # The same message whether or not the file outside exists.
+    assert str(info.value) == (
+        f"labelme file {str(root / 'a.json')!r}: imagePath {image_path!r} must be "
+        "a relative path to a file inside the dataset folder"
+    )
+
+
+def test_labelme_image_path_inside_the_dataset_still_reads(tmp_path, rng):
+    root = _outside_image(tmp_path, rng)
+    (root / "pics").mkdir()
+    image = rng.integers(0, 256, (6, 8), dtype=np.uint8)
+    Image.fromarray(image).save(root / "pics" / "a.png")
+    square = [[1, 1], [4, 1], [4, 4], [1, 4]]
+    forms = ["pics/a.png", "pics\\a.png", "./pics/../pics/a.png", "pics/./a.png"]
+    for i, form in enumerate(forms):
+        _labelme_json(
+            root / f"j{i}.json", [_shape("cat", square)], image_path=form, size=(6, 8)
+        )
+    data = load_segmentation_folder(root)
+    for loaded in data.images:
+        np.testing.assert_array_equal(loaded, image)
+
+
+def test_labelme_malformed_values_are_value_errors_naming_the_file(tmp_path, rng):
+    image = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    square = [[1, 1], [4, 1], [4, 4], [1, 4]]
+
+    def check(name, shapes, match):
+        _labelme_json(tmp_path / name, shapes, image=image)
+        with pytest.raises(ValueError, match=match):
+            load_segmentation_folder(tmp_path)
+        (tmp_path / name).unlink()
+
+    # 10**400 cannot become a float; 1e400 parses as infinity.
+    check("huge.json", [_shape("cat", [[1, 1], [10**400, 1], [1, 4]])], r"huge\.json")
+    check("inf.json", [_shape("cat", [[1, 1], [math.inf, 1], [1, 4]])], r"inf\.json")
+    check(
+        "typed.json",
+        [_shape("cat", square, ["polygon"])],
+        r"typed\.json.*shape_type \['polygon'\]",
+    )
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match=r"deep\.json.*deeply"):
+        load_segmentation_folder(tmp_path)
+    (tmp_path / "deep.json").write_bytes(b'{"shapes": [], "imagePath": "\xff"}')
+    with pytest.raises(ValueError, match=r"deep\.json.*UTF-8"):
+        load_segmentation_folder(tmp_path)
+
+
+def test_class_names_file_must_be_utf8(tmp_path, rng):
+    _images_masks_folder(tmp_path, rng)
+    (tmp_path / "class_names.txt").write_bytes("fond\ncha\xeet\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"class_names\.txt.*UTF-8"):
+        load_segmentation_folder(tmp_path)
+    # A byte-order mark (Windows editors) is not part of the first name.
+    (tmp_path / "class_names.txt").write_bytes("fond\ncha\xeet\n".encode("utf-8-sig"))
+    assert load_segmentation_folder(tmp_path).class_names == ["fond", "cha\xeet"]
+
+
+def test_fifos_in_a_dataset_are_skipped_or_refused(
+    tmp_path, rng, fifo, returns_promptly
+):
+    image = rng.integers(0, 256, (6, 8), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "real.png")
+    square = [[1, 1], [4, 1], [4, 4], [1, 4]]
+    _labelme_json(
+        tmp_path / "a.json", [_shape("cat", square)], image_path="real.png", size=(6, 8)
+    )
+    fifo("b.json")  # not a file: skipped by the folder scan
+    fifo("class_names.txt")  # likewise
+    data = returns_promptly(lambda: load_segmentation_folder(tmp_path))
+    assert data.names == ["a"] and data.class_names == ["_background_", "cat"]
+    # An imagePath naming a FIFO is refused, not opened.
+    fifo("pipe.png")
+    _labelme_json(
+        tmp_path / "c.json", [_shape("cat", square)], image_path="pipe.png", size=(6, 8)
+    )
+    with pytest.raises(ValueError, match=r"c\.json.*pipe\.png"):
+        returns_promptly(lambda: load_segmentation_folder(tmp_path))
+
+    # images/ + masks/: a FIFO among the masks is skipped, so its image lacks
+    # a mask.
+    ds = tmp_path / "pairs"
+    _images_masks_folder(ds, rng)
+    name = sorted(p.stem for p in (ds / "masks").iterdir())[0]
+    (ds / "masks" / f"{name}.png").unlink()
+    fifo(f"pairs/masks/{name}.png")
+    with pytest.raises(ValueError, match="has no mask"):
+        returns_promptly(lambda: load_segmentation_folder(ds))
+
+
+def test_undetectable_layout_names_both_ways_to_give_it(tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing here")
+    with pytest.raises(ValueError, match="layout= in Python, --layout on the command"):
+        load_segmentation_folder(tmp_path)

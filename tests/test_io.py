@@ -5,6 +5,7 @@ in the test from the data written, never taken from skseg itself.
 """
 
 import io
+import os
 import warnings
 
 import numpy as np
@@ -500,6 +501,25 @@ def test_not_an_image_and_corrupt_files_are_value_errors(tmp_path, rng):
             reader(tmp_path)
     with pytest.raises(TypeError, match="path"):
         read_image(12345)
+
+
+def test_fifos_and_devices_are_refused_without_being_opened(
+    tmp_path, fifo, returns_promptly
+):
+    # Opening a FIFO for reading waits for a writer, forever in a batch job.
+    pipe = fifo("pipe.png")
+    (tmp_path / "link.png").symlink_to(pipe)
+    for reader in (read_image, read_mask):
+        for path in (pipe, tmp_path / "link.png", str(pipe)):
+            with pytest.raises(ValueError, match=r"pipe\.png|link\.png") as info:
+                returns_promptly(lambda r=reader, p=path: r(p))
+            assert "not a regular file" in str(info.value)
+    if os.path.exists("/dev/zero"):  # a device that never ends
+        with pytest.raises(ValueError, match="not a regular file"):
+            returns_promptly(lambda: read_image("/dev/zero"))
+    # A regular file beside them still reads.
+    Image.new("L", (3, 2), 7).save(tmp_path / "fine.png")
+    assert read_image(tmp_path / "fine.png").tolist() == [[7, 7, 7], [7, 7, 7]]
 
 
 def test_max_pixels_refuses_large_images(tmp_path):

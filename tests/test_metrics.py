@@ -694,3 +694,18 @@ def test_bad_inputs_other_functions():
         warnings.simplefilter("error")
         with pytest.raises(UserWarning, match="pos_label=3 is ignored"):
             dice_score(GOOD, GOOD, average="macro", pos_label=3)
+
+
+def test_uint64_labels_beyond_int64_are_rejected_not_negative():
+    t = np.zeros((3, 3), np.uint64)
+    t[0, 0] = 2**63 + 5
+    with pytest.raises(ValueError, match="beyond the int64 range"):
+        confusion_matrix(t, np.zeros((3, 3), np.int64))
+    with pytest.raises(ValueError, match="beyond the int64 range"):
+        iou_score(np.zeros((3, 3), int), np.full((3, 3), 1e19))
+    with pytest.raises(ValueError, match="beyond the int64 range"):
+        dice_score(np.zeros((3, 3), int), np.zeros((3, 3), int), labels=[2**63])
+    # Large labels inside the range are labels like any other.
+    t[0, 0] = 2**63 - 1
+    matrix = confusion_matrix(t, t.astype(np.int64))
+    np.testing.assert_array_equal(matrix, [[8, 0], [0, 1]])

@@ -94,3 +94,17 @@ def test_intensity_scaler_constant_image_and_errors():
 def test_transformers_clone_with_params():
     est = clone(IntensityScaler("minmax", percentiles=(2, 98)))
     assert est.get_params() == {"method": "minmax", "percentiles": (2, 98)}
+
+
+def test_mixed_dtype_list_is_scaled_per_image(photo):
+    as_uint8 = np.rint(photo * 255).astype(np.uint8)
+    images = [as_uint8, as_uint8.astype(np.uint16) * 257, as_uint8 / 255.0]
+    for transformer in (ColorSpaceTransformer("rgb"), IntensityScaler("minmax")):
+        out = transformer.fit(images).transform(images)
+        np.testing.assert_allclose(out[1], out[0], rtol=1e-6)
+        np.testing.assert_allclose(out[2], out[0], rtol=1e-6)
+    np.testing.assert_allclose(
+        ColorSpaceTransformer("rgb").fit_transform(images)[1],
+        as_uint8 / 255.0,
+        rtol=1e-6,
+    )

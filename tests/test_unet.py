@@ -64,7 +64,7 @@ def binary_model():
 # ------------------------------------------------------------------ import
 
 
-def test_module_imports_without_torch():
+def test_module_imports_without_torch(tmp_path):
     code = (
         "import sys\n"
         "class Block:\n"
@@ -84,7 +84,8 @@ def test_module_imports_without_torch():
         "    raise SystemExit('fit without torch did not raise')\n"
         "assert 'torch' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # Run outside the checkout, whose source tree would shadow the installed package.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 # ------------------------------------------------------- learning and shapes
@@ -522,3 +523,18 @@ def test_cuda_mixed_precision_path():
     assert next(model.model_.parameters()).is_cuda
     restored = pickle.loads(pickle.dumps(model.set_params(device="cpu")))
     assert model.predict(X).shape == restored.predict(X).shape
+
+
+def test_mixed_dtype_list_is_scaled_per_image(binary_model):
+    # The same pictures as uint8, uint16 and float: the same training and labels.
+    X, y = disks(4, seed=6)
+    as_uint8 = [np.rint(im * 255).astype(np.uint8) for im in X]
+    mixed = [as_uint8[0], as_uint8[1].astype(np.uint16) * 257, *as_uint8[2:]]
+    mixed[3] = as_uint8[3] / np.float32(255)
+    options = dict(TINY, max_epochs=1)
+    reference = UNetSegmenter(**options).fit(as_uint8, list(y))
+    model = UNetSegmenter(**options).fit(mixed, list(y))
+    assert model.history_["loss"] == reference.history_["loss"]
+    labels = binary_model.predict(mixed)
+    for got, want in zip(labels, binary_model.predict(as_uint8), strict=True):
+        np.testing.assert_array_equal(got, want)

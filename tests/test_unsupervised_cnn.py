@@ -437,9 +437,21 @@ def test_missing_dependency_says_how_to_install(coffee64, monkeypatch, module):
         UnsupervisedCNNSegmenter(**FAST).fit(coffee64)
 
 
-def test_import_does_not_load_torch():
+def test_import_does_not_load_torch(tmp_path):
     code = (
         "import sys, skseg.unsupervised_cnn, skseg.unsupervised_cnn.training; "
         "assert 'torch' not in sys.modules and 'skimage' not in sys.modules"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    # Run outside the checkout, whose source tree would shadow the installed package.
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+
+
+def test_mixed_dtype_list_is_scaled_per_image(coffee64):
+    # uint16 x 257 is the same picture as uint8: it must train and predict alike.
+    as_uint16 = coffee64.astype(np.uint16) * 257
+    same = UnsupervisedCNNSegmenter(**FAST).fit([coffee64, coffee64[::-1]])
+    mixed = UnsupervisedCNNSegmenter(**FAST).fit([coffee64, as_uint16[::-1]])
+    np.testing.assert_array_equal(mixed.history_["loss"], same.history_["loss"])
+    labels = mixed.predict([coffee64, as_uint16, as_uint16 / 65535.0])
+    np.testing.assert_array_equal(labels[1], labels[0])
+    np.testing.assert_array_equal(labels[2], labels[0])

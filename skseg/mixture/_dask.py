@@ -233,22 +233,35 @@ class _DaskEM:
         return result
 
 
-def _init_sample(X, sample_weight, random_state, size):
-    """The rows (and weights) an initialisation starts from, in memory: all
-    rows when there are at most ``size``, else a uniform sample of ``size``."""
+def _first_pass(X, sample_weight, random_state, size):
+    """One pass over the data: the rows (and weights) an initialisation
+    starts from, in memory (all rows when there are at most ``size``, else a
+    uniform sample of ``size``), X's extremes and the weights' maximum, sum
+    and non-zero count."""
     import dask
-
-    from .gaussian_mixture import _native
+    import dask.array as da
 
     n_rows = X.shape[0]
+    sample_X, sample_w = X, sample_weight
     if n_rows > size:
         rows = np.sort(random_state.choice(n_rows, size, replace=False))
-        X = X[rows]
-        sample_weight = None if sample_weight is None else sample_weight[rows]
-    X, sample_weight = dask.compute(X, sample_weight)
-    return _native(np.asarray(X)), (
-        None if sample_weight is None else _native(np.asarray(sample_weight))
-    )
+        sample_X = X[rows]
+        sample_w = None if sample_weight is None else sample_weight[rows]
+    summary = [X.max(), X.min()]
+    if sample_weight is not None:
+        # (All-zero weights are refused once counted: no 0 / 0 meanwhile.)
+        largest = da.maximum(sample_weight.max(), np.finfo(np.float64).tiny)
+        scaled = sample_weight.astype(np.float64) / largest
+        summary += [sample_weight.max(), scaled.sum(), (sample_weight > 0).sum()]
+    return dask.compute(sample_X, sample_w, *summary)
+
+
+def _normalised(sample_weight, largest, scaled_sum, n_rows):
+    """The in-memory fit's weight normalisation (to sum ``n_rows``), for a
+    Dask or numpy array: the same values whenever ``scaled_sum`` is summed
+    exactly (integer counts, for example)."""
+    w = sample_weight.astype(np.float64) / largest * (n_rows / scaled_sum)
+    return w.astype(sample_weight.dtype)
 
 
 def fit_mixture(mixture, X, sample_weight):
@@ -260,6 +273,8 @@ def fit_mixture(mixture, X, sample_weight):
     memory. The EM iterations run on the cluster (:class:`_DaskEM`).
     """
     from sklearn.utils import check_random_state
+
+    from .gaussian_mixture import _check_magnitude, _native
 
     X, sample_weight = _check_rows(X, sample_weight)
     n_rows, n_features = X.shape
@@ -276,14 +291,23 @@ def fit_mixture(mixture, X, sample_weight):
     # stream is the in-memory one whenever all rows are gathered.
     given = (mixture.weights_init, mixture.means_init, mixture.precisions_init)
     size = 2 if all(p is not None for p in given) else INIT_SAMPLE_ROWS
-    sample_X, sample_w = _init_sample(
+    sample_X, sample_w, largest, smallest, *weights = _first_pass(
         X, sample_weight, check_random_state(mixture.random_state), size
     )
-    if size > 2 and sample_w is not None and not sample_w.any():
-        raise ValueError(
-            "sample_weight must not be all zero"
-            + ("" if n_rows <= size else " (in the rows sampled to initialise)")
-        )
+    extremes = np.array([largest, smallest], dtype=X.dtype)
+    _check_magnitude(np.repeat(extremes[:, None], n_features, axis=1))
+    sample_X = _native(np.asarray(sample_X))
+    if sample_weight is not None:
+        w_max, scaled_sum, n_nonzero = weights
+        if n_nonzero == 0:
+            raise ValueError("sample_weight must not be all zero")
+        if n_nonzero < mixture.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got n_components = "
+                f"{mixture.n_components}, n_samples = {n_nonzero}"
+            )
+        sample_weight = _normalised(sample_weight, w_max, scaled_sum, n_rows)
+        sample_w = _native(_normalised(np.asarray(sample_w), w_max, scaled_sum, n_rows))
     user_init = mixture._check_initial_parameters(sample_X)
     em = _DaskEM(mixture, X, sample_weight)
 

@@ -170,7 +170,11 @@ def _native(X):
 
 def _resolve_n_threads(n_jobs):
     """Threads for the core: None the threads this process may take (see
-    :func:`_available_threads`), -1 all cores, -2 all but one, and so on."""
+    :func:`_available_threads`), -1 all cores, -2 all but one, and so on.
+
+    Never more than the cores available: more would only compete for them
+    (and a request of 2**40 threads must not reach OpenMP).
+    """
     try:
         n_cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not on Linux
@@ -181,7 +185,53 @@ def _resolve_n_threads(n_jobs):
         raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive int")
     if n_jobs < 0:
         return max(n_cpus + 1 + n_jobs, 1)
-    return int(n_jobs)
+    return min(int(n_jobs), n_cpus)
+
+
+def _normalised_sample_weight(sample_weight):
+    """Weights rescaled to sum to n_samples, so that the fit does not depend
+    on their scale.
+
+    scikit-learn's estimators add ``10 * eps`` to every component's mass,
+    which is negligible next to unit weights but not next to weights of 1e-9.
+    Unit weights are left exactly unchanged. The sum is taken after dividing
+    by the largest weight, so that it cannot overflow.
+    """
+    w = sample_weight.astype(np.float64)
+    w /= w.max()
+    w *= w.size / w.sum()
+    return w.astype(sample_weight.dtype)
+
+
+def _check_magnitude(X):
+    """Raise a ValueError when X's values are so large that the covariances
+    (sums of squared differences over the features) overflow X's dtype."""
+    largest = max(float(X.max()), -float(X.min()))
+    limit = math.sqrt(np.finfo(X.dtype).max / (4 * X.shape[1]))
+    if largest > limit:
+        raise ValueError(
+            f"X has values up to {largest:.3g}, too large for {X.dtype.name} "
+            f"arithmetic: the covariances would overflow (the limit is about "
+            f"{limit:.2g} with {X.shape[1]} features). Rescale X"
+            + (", or pass float64 data." if X.dtype == np.float32 else ".")
+        )
+
+
+def _check_fitted_parameters(params, dtype):
+    """Raise a ValueError when the fitted parameters overflow ``dtype``.
+
+    The core computes in double; float32 data store the result in float32,
+    where covariances of data near 1e20 become infinite.
+    """
+    for name in ("weights", "means", "covariances", "precisions_cholesky"):
+        with np.errstate(over="ignore"):
+            value = np.asarray(params[name], dtype=dtype)
+        if not np.isfinite(value).all():
+            raise ValueError(
+                f"the fitted {name} overflow {np.dtype(dtype).name}: X has values "
+                "too large for it. Rescale X"
+                + (", or pass float64 data." if dtype == np.float32 else ".")
+            )
 
 
 def _available_threads(n_cpus):
@@ -207,7 +257,8 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        # max_iter is a C int in the core.
+        "max_iter": [Interval(Integral, 0, 2**31 - 1, closed="both")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "init_params": [
             StrOptions({"kmeans", "random", "random_from_data", "k-means++"})
@@ -289,7 +340,8 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: a row of weight ``w`` counts as ``w``
-            identical rows. None gives every row weight 1.
+            identical rows. None gives every row weight 1. Only their ratios
+            matter (they are rescaled to sum to ``n_samples``).
 
         Returns
         -------
@@ -315,7 +367,8 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative weights: a row of weight ``w`` counts as ``w``
-            identical rows. None gives every row weight 1.
+            identical rows. None gives every row weight 1. Only their ratios
+            matter (they are rescaled to sum to ``n_samples``).
 
         Returns
         -------
@@ -338,19 +391,16 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         if _dask.is_dask_collection(X):
             _dask.fit_mixture(self, X, sample_weight)
             return X
-        X = _native(
-            validate_data(
-                self, X, dtype=[np.float64, np.float32], order="C", ensure_min_samples=2
-            )
-        )
+        X = _native(validate_data(self, X, dtype=[np.float64, np.float32], order="C"))
+        _check_magnitude(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
                 sample_weight, X, dtype=X.dtype, ensure_non_negative=True
             )
-            sample_weight = _native(sample_weight)
             n_samples = int(np.count_nonzero(sample_weight))
             if n_samples == 0:
                 raise ValueError("sample_weight must not be all zero")
+            sample_weight = _native(_normalised_sample_weight(sample_weight))
         else:
             n_samples = X.shape[0]
         if n_samples < self.n_components:
@@ -411,6 +461,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 best_lower_bounds = list(result["lower_bounds"])
                 self.converged_ = bool(result["converged"])
 
+        _check_fitted_parameters(best_params, dtype)
         # Without iterations the user only wants the initial parameters.
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
@@ -475,7 +526,10 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         sample_weight = _check_sample_weight(
             sample_weight, log_prob[:, None], ensure_non_negative=True
         )
-        return float(np.average(log_prob, weights=sample_weight))
+        if not sample_weight.any():
+            raise ValueError("sample_weight must not be all zero")
+        weights = _normalised_sample_weight(sample_weight)
+        return float(np.average(log_prob, weights=weights))
 
     def predict(self, X):
         """Predict the most probable component of every sample.
@@ -655,7 +709,9 @@ class GaussianMixture(_BaseMixture):
     -----
     float32 and float64 data are both computed natively (sums in double). As
     in scikit-learn, ``lower_bounds_[i]`` is the mean log-likelihood under
-    the parameters before iteration ``i + 1``'s M-step.
+    the parameters before iteration ``i + 1``'s M-step. Unlike scikit-learn,
+    a single sample (say, one row standing for many by its weight) can be
+    fitted with one component.
 
     Given a Dask array (``pip install 'skseg[dask]'``), ``fit`` runs each
     E-step where the chunks live and the M-step on the client; the fitted

@@ -45,7 +45,7 @@ class GMMImageSegmenter(BaseEstimator):
     spatial_weight : float, default=0.0
         When positive, each pixel's row and column, divided by the image's
         longer side and multiplied by this weight, are added as two features,
-        which favours spatially compact segments.
+        which favours spatially compact segments. At most 1e6.
     max_iter : int, default=100
         Maximum EM iterations per initialisation.
     tol : float, default=1e-3
@@ -244,7 +244,8 @@ class GMMImageSegmenter(BaseEstimator):
             raise ValueError(
                 f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}"
             )
-        check_real(self.spatial_weight, "spatial_weight", low=0.0)
+        # Positions far outweighing colours (or overflowing float32) have no use.
+        check_real(self.spatial_weight, "spatial_weight", low=0.0, high=1e6)
 
     def _check_color_space(self, n_channels):
         if self.color_space != "rgb" and n_channels != 3:
@@ -253,11 +254,12 @@ class GMMImageSegmenter(BaseEstimator):
                 f"got {n_channels}; use color_space='rgb'"
             )
 
-    def _check_k(self, n_distinct):
-        if n_distinct < self.k:
+    def _check_k(self, n_rows):
+        if n_rows < self.k:
+            what = "pixels" if self._n_spatial() else "distinct colours"
             raise ValueError(
-                f"k={self.k} is larger than the number of distinct pixel "
-                f"features ({n_distinct}); lower k"
+                f"k={self.k} is larger than the number of {what} in X "
+                f"({n_rows}); use k <= {n_rows}"
             )
 
     def _mixture_params(self):
@@ -300,9 +302,12 @@ class GMMImageSegmenter(BaseEstimator):
         if self._n_spatial():
             feats = np.concatenate([self._features(im, dtype)[0] for im in images])
             return feats, None
-        pixels = np.concatenate([im.reshape(-1, im.shape[2]) for im in images])
+        pixels = [im.reshape(-1, im.shape[2]) for im in images]
         if len({im.dtype for im in images}) > 1:
-            pixels = image_to_float(pixels, dtype)
+            # Each image's own scale (uint8 / 255, uint16 / 65535) before they
+            # share an array, as predict scales them.
+            pixels = [image_to_float(p, dtype) for p in pixels]
+        pixels = np.concatenate(pixels)
         unique, _, counts = _unique_rows(pixels)
         return self._color_features(unique, dtype), counts.astype(dtype)
 

@@ -104,19 +104,48 @@ struct FitResult {
   int n_iter = 0;
 };
 
-inline int resolve_threads(int n_threads) {
+// Threads to start for `n_tasks` independent pieces of work: the request
+// (< 1: OpenMP's default), never more than the pieces of work nor the
+// processors available, so that a request of 100000 threads for 300 rows
+// starts one, not 100000 (which libgomp may fail to create). Results never
+// depend on it.
+inline int resolve_threads(int n_threads, int64_t n_tasks) {
 #ifdef SKSEG_HAVE_OPENMP
-  if (n_threads < 1) return omp_get_max_threads();
-  return n_threads;
+  int64_t nt = n_threads < 1 ? omp_get_max_threads() : n_threads;
+  nt = std::min<int64_t>(nt, std::max(omp_get_num_procs(), 1));
+  nt = std::min<int64_t>(nt, n_tasks);
+  return static_cast<int>(std::max<int64_t>(nt, 1));
 #else
   (void)n_threads;
+  (void)n_tasks;
   return 1;
 #endif
+}
+
+// The same for work that can use any number of threads: capped at the
+// processors only.
+inline int resolve_threads(int n_threads) {
+  return resolve_threads(n_threads, std::numeric_limits<int64_t>::max());
 }
 
 // ---------------------------------------------------------------------------
 // Validation of what the core is given (the bindings check types and shapes,
 // this checks sizes and values).
+
+// The kernels index with int: every array of the model, the statistics and a
+// block of rows must stay below 2^31 elements.
+inline void check_sizes(int64_t K, int64_t D, CovType type) {
+  if (K < 1) throw std::invalid_argument("n_components must be >= 1");
+  if (D < 1) throw std::invalid_argument("n_features must be >= 1");
+  const int64_t limit = std::numeric_limits<int>::max();
+  const int64_t per_component = is_matrix(type) ? D * D : D;
+  const int64_t width = 1 + D + (is_matrix(type) ? D * (D + 1) / 2 : D);
+  if (D > limit / kBlockRows || K > limit / kBlockRows ||
+      per_component > limit / K || width > limit / K)
+    throw std::invalid_argument(
+        "the model is too large for the core: n_components=" + std::to_string(K) +
+        ", n_features=" + std::to_string(D));
+}
 
 template <class T>
 void check_data(const DataView<T>& data, int n_threads) {
@@ -127,14 +156,16 @@ void check_data(const DataView<T>& data, int n_threads) {
   if (!data.x) throw std::invalid_argument("X is missing");
   const int64_t n = data.n_rows * data.n_features;
   int bad_x = 0;
-  int bad_w = 0;
-  double total = 0.0;
-  const int nt = resolve_threads(n_threads);
+  // One thread per 2^16 values at most: starting threads costs more than
+  // checking fewer values.
+  const int nt = resolve_threads(n_threads, (n >> 16) + 1);
   (void)nt;
 #pragma omp parallel for num_threads(nt) reduction(| : bad_x) schedule(static)
   for (int64_t i = 0; i < n; ++i) bad_x |= !std::isfinite(data.x[i]);
   if (bad_x) throw std::invalid_argument("X contains NaN or infinity");
   if (data.w) {
+    int bad_w = 0;
+    double total = 0.0;
     for (int64_t i = 0; i < data.n_rows; ++i) {
       const double wi = data.w[i];
       bad_w |= !(std::isfinite(wi) && wi >= 0.0);
@@ -145,14 +176,16 @@ void check_data(const DataView<T>& data, int n_threads) {
           "sample_weight must be finite and non-negative");
     if (!(total > 0.0))
       throw std::invalid_argument("sample_weight must not sum to zero");
+    if (!std::isfinite(total))
+      throw std::invalid_argument(
+          "sample_weight sums to infinity; divide the weights by a constant");
   }
 }
 
 inline void check_params(const Params& p) {
   const int K = p.n_components;
   const int D = p.n_features;
-  if (K < 1 || D < 1)
-    throw std::invalid_argument("n_components and n_features must be >= 1");
+  check_sizes(K, D, p.cov_type);
   if (p.weights.size() != static_cast<std::size_t>(K) ||
       p.means.size() != static_cast<std::size_t>(K) * D ||
       p.prec_chol.size() != param_size(p.cov_type, K, D))
@@ -188,6 +221,36 @@ inline void check_params(const Params& p) {
 
 // ---------------------------------------------------------------------------
 // Small dense linear algebra in double.
+
+// The message for statistics or covariances that overflowed.
+template <class T>
+std::string overflow_message() {
+  return std::string(
+             "the mixture's statistics overflow: X has values too large for ") +
+         (sizeof(T) == 4 ? "float32" : "float64") +
+         " arithmetic (the covariances are not finite). Rescale X" +
+         (sizeof(T) == 4 ? ", or pass float64 data." : ".");
+}
+
+// Statistics must match their sizes and be finite, with masses >= 0.
+template <class T>
+void check_stats(const Stats& stats) {
+  const int K = stats.n_components;
+  const int D = stats.n_features;
+  check_sizes(K, D, stats.cov_type);
+  const int S = stats_width(stats.cov_type, D);
+  if (stats.sums.size() != static_cast<std::size_t>(K) * S ||
+      stats.centres.size() != static_cast<std::size_t>(K) * D)
+    throw std::invalid_argument(
+        "statistics do not match n_components, n_features and covariance_type");
+  for (double c : stats.centres)
+    if (!std::isfinite(c)) throw std::invalid_argument("centres must be finite");
+  for (double v : stats.sums)
+    if (!std::isfinite(v)) throw std::invalid_argument(overflow_message<T>());
+  for (int k = 0; k < K; ++k)
+    if (stats.sums[static_cast<std::size_t>(k) * S] < 0.0)
+      throw std::invalid_argument("statistics must have masses >= 0");
+}
 
 // The scikit-learn message for a covariance without a Cholesky factor.
 template <class T>
@@ -271,6 +334,7 @@ inline std::vector<double> log_constants(const Params& p) {
 template <class T>
 Params m_step(const Stats& stats, double reg_covar,
               std::vector<double>* nk_out = nullptr) {
+  check_stats<T>(stats);
   const int K = stats.n_components;
   const int D = stats.n_features;
   const CovType type = stats.cov_type;
@@ -336,6 +400,8 @@ Params m_step(const Stats& stats, double reg_covar,
     for (int i = 0; i < D * D; ++i) p.covariances[i] /= nk_total;
     for (int a = 0; a < D; ++a) p.covariances[a * D + a] += reg_covar;
   }
+  for (double v : p.covariances)
+    if (!std::isfinite(v)) throw std::invalid_argument(overflow_message<T>());
   if (nk_out) *nk_out = p.weights;
   for (int k = 0; k < K; ++k) p.weights[k] /= nk_total;
 
@@ -435,8 +501,7 @@ std::vector<double> chunk_slots(int64_t n_rows, int64_t row_offset,
                                 ChunkFn chunk_fn) {
   const int64_t first_chunk = row_offset / chunk_rows;
   const int64_t n_pieces = (row_offset + n_rows - 1) / chunk_rows - first_chunk + 1;
-  const int nt = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(resolve_threads(n_threads), n_pieces)));
+  const int nt = resolve_threads(n_threads, n_pieces);
   std::vector<double> slots(static_cast<std::size_t>(n_pieces) * acc_size, 0.0);
   std::exception_ptr error;
   bool failed = false;
@@ -629,8 +694,7 @@ void evaluate(const DataView<T>& data, const Params& params, int n_threads,
   const KernelParams<T> kp(params);
   const EvalBlockFn<T> kernel = eval_kernel<T>(kernel_table(level));
   const int64_t n_blocks = (data.n_rows + kBlockRows - 1) / kBlockRows;
-  const int nt = static_cast<int>(
-      std::max<int64_t>(1, std::min<int64_t>(resolve_threads(n_threads), n_blocks / 4 + 1)));
+  const int nt = resolve_threads(n_threads, n_blocks / 4 + 1);
   std::exception_ptr error;
   bool failed = false;
   (void)nt;
