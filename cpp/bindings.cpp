@@ -417,6 +417,51 @@ py::tuple kmeans(const py::object& X_obj, const py::object& w_obj, int n_cluster
   return kmeans_impl<double>(X, w, n_clusters, init, seed, max_iter, tol, n_threads);
 }
 
+template <class T>
+py::array_t<double> estep_slots_impl(const py::array& X, const py::object& w,
+                                     const Params& p, int64_t row_offset,
+                                     int64_t chunk_rows, int n_threads,
+                                     skseg::SimdLevel level) {
+  const DataView<T> data = data_view<T>(X, w);
+  std::vector<double> slots;
+  {
+    py::gil_scoped_release release;
+    // A part of a distributed array may carry only zero weights, so its
+    // weights are checked one by one, not for a positive total.
+    DataView<T> unweighted = data;
+    unweighted.w = nullptr;
+    skseg::gmm::check_data(unweighted, n_threads);
+    if (data.w)
+      for (int64_t i = 0; i < data.n_rows; ++i)
+        if (!(std::isfinite(data.w[i]) && data.w[i] >= 0))
+          throw std::invalid_argument("sample_weight must be finite and non-negative");
+    slots = skseg::gmm::e_step_slots<T>(data, p, row_offset, chunk_rows, n_threads, level);
+  }
+  const py::ssize_t width =
+      static_cast<py::ssize_t>(p.n_components) *
+          skseg::gmm::stats_width(p.cov_type, p.n_features) + 2;
+  return to_array(slots, {static_cast<py::ssize_t>(slots.size()) / width, width});
+}
+
+py::array_t<double> gmm_estep_slots(const py::object& X_obj, const py::object& w_obj,
+                                    const std::string& cov_type,
+                                    const ParamArray& weights, const ParamArray& means,
+                                    const ParamArray& prec_chol, int64_t row_offset,
+                                    int64_t chunk_rows, int n_threads,
+                                    const std::string& simd) {
+  py::array X = check_X(X_obj);
+  py::object w = check_weight(w_obj, X);
+  const Params p = make_params(cov_type, weights, means, prec_chol);
+  if (p.n_features != X.shape(1))
+    throw py::value_error("X has a different number of features than the model");
+  if (row_offset < 0) throw py::value_error("row_offset must be >= 0");
+  if (chunk_rows < 1) throw py::value_error("chunk_rows must be >= 1");
+  const skseg::SimdLevel level = skseg::select_simd(simd);
+  if (is_float32(X))
+    return estep_slots_impl<float>(X, w, p, row_offset, chunk_rows, n_threads, level);
+  return estep_slots_impl<double>(X, w, p, row_offset, chunk_rows, n_threads, level);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -468,4 +513,13 @@ PYBIND11_MODULE(_core, m) {
         py::arg("n_threads"),
         "Weighted k-means (Lloyd) from init centres, or from k-means++ seeded by "
         "seed when init is None; returns (centres, labels, inertia, n_iter).");
+  m.def("gmm_estep_slots", &gmm_estep_slots, py::arg("X"),
+        py::arg("sample_weight"), py::arg("covariance_type"), py::arg("weights"),
+        py::arg("means"), py::arg("precisions_cholesky"), py::arg("row_offset"),
+        py::arg("chunk_rows"), py::arg("n_threads"), py::arg("simd") = "auto",
+        "E-step statistics of the pieces that chunks of chunk_rows rows of the "
+        "whole data cut from X (whose first row is row row_offset): one row "
+        "per piece of the (K, width) sums, then sum w log p(x) and sum w.");
+  m.def("gmm_chunk_rows", &skseg::gmm::chunk_rows_for, py::arg("n_rows"),
+        "Rows per chunk of the fixed partition of n_rows rows in a fit.");
 }

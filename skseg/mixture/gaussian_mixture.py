@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
 from threadpoolctl import threadpool_limits
 
 from .. import _core
+from . import _dask
 
 __all__ = ["GaussianMixture"]
 
@@ -168,7 +169,8 @@ def _native(X):
 
 
 def _resolve_n_threads(n_jobs):
-    """Threads for the core: None or -1 all cores, -2 all but one, and so on.
+    """Threads for the core: None the threads this process may take (see
+    :func:`_available_threads`), -1 all cores, -2 all but one, and so on.
 
     Never more than the cores available: more would only compete for them
     (and a request of 2**40 threads must not reach OpenMP).
@@ -178,7 +180,7 @@ def _resolve_n_threads(n_jobs):
     except AttributeError:  # pragma: no cover - not on Linux
         n_cpus = os.cpu_count() or 1
     if n_jobs is None:
-        return n_cpus
+        return _available_threads(n_cpus)
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 has no meaning; use None, -1 or a positive int")
     if n_jobs < 0:
@@ -230,6 +232,16 @@ def _check_fitted_parameters(params, dtype):
                 "too large for it. Rescale X"
                 + (", or pass float64 data." if dtype == np.float32 else ".")
             )
+
+
+def _available_threads(n_cpus):
+    """The threads a fit with ``n_jobs=None`` takes: the cores, capped by the
+    OpenMP limit in force (``OMP_NUM_THREADS``, :mod:`threadpoolctl`; joblib
+    and Dask worker processes set it) and, inside a Dask worker, by the
+    worker's thread count, so that searches on a cluster share its cores
+    instead of each fit taking them all."""
+    n_threads = min(n_cpus, _core.build_info()["max_threads"])
+    return min(n_threads, _dask.worker_threads() or n_threads)
 
 
 class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
@@ -321,8 +333,9 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data, one sample per row.
+        X : array-like or Dask array of shape (n_samples, n_features)
+            Training data, one sample per row. A Dask array is fitted by
+            distributed EM on the current Dask scheduler (see Notes).
         y : Ignored
             Not used, present for API consistency by convention.
         sample_weight : array-like of shape (n_samples,), default=None
@@ -363,6 +376,8 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Component labels.
         """
         X = self._fit(X, sample_weight)
+        if _dask.is_dask_collection(X):
+            return self.predict(X)
         # The labels of the final parameters, as predict(X) would give.
         return self._evaluate(X, labels=True)[2]
 
@@ -373,6 +388,9 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         sample: they would cost an E-step and an ``(n_samples,)`` array that
         ``fit`` throws away.
         """
+        if _dask.is_dask_collection(X):
+            _dask.fit_mixture(self, X, sample_weight)
+            return X
         X = _native(validate_data(self, X, dtype=[np.float64, np.float32], order="C"))
         _check_magnitude(X)
         if sample_weight is not None:
@@ -393,7 +411,25 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             )
         n_threads = _resolve_n_threads(self.n_jobs)
         user_init = self._check_initial_parameters(X)
+        self._fit_trials(
+            lambda random_state: self._initial_parameters(
+                X, sample_weight, random_state, user_init
+            ),
+            lambda params, lower_bound: self._run_em(
+                X, sample_weight, params, lower_bound, n_threads
+            ),
+            X.dtype,
+        )
+        return X
 
+    def _fit_trials(self, initial_parameters, run_em, dtype):
+        """The ``n_init`` trials (or one warm-started run) of :meth:`fit`.
+
+        ``initial_parameters(random_state)`` gives a trial's start and
+        ``run_em(params, lower_bound)`` its EM result dict, wherever the data
+        live (in memory here, on a Dask cluster in :mod:`._dask`). The best
+        trial's parameters are stored as fitted attributes of ``dtype``.
+        """
         # With warm_start, only the first call initialises.
         do_init = not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
@@ -405,9 +441,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
             if do_init:
-                params = self._initial_parameters(
-                    X, sample_weight, random_state, user_init
-                )
+                params = initial_parameters(random_state)
                 lower_bound = -np.inf
             else:
                 params = self._get_parameters()
@@ -416,7 +450,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             if self.max_iter == 0:
                 best_params, best_n_iter = params, 0
                 continue
-            result = self._run_em(X, sample_weight, params, lower_bound, n_threads)
+            result = run_em(params, lower_bound)
             lower_bound = result["lower_bounds"][-1]
             self._print_verbose_msg_iters(result)
             self._print_verbose_msg_init_end(lower_bound, result["converged"])
@@ -427,7 +461,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 best_lower_bounds = list(result["lower_bounds"])
                 self.converged_ = bool(result["converged"])
 
-        _check_fitted_parameters(best_params, X.dtype)
+        _check_fitted_parameters(best_params, dtype)
         # Without iterations the user only wants the initial parameters.
         if not self.converged_ and self.max_iter > 0:
             warnings.warn(
@@ -435,13 +469,12 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 "init parameters, or increase max_iter, tol, or check for "
                 "degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
-        self._set_parameters(best_params, X.dtype)
+        self._set_parameters(best_params, dtype)
         self.n_iter_ = best_n_iter
         self.lower_bound_ = max_lower_bound
         self.lower_bounds_ = best_lower_bounds
-        return X
 
     def _validate_X_predict(self, X):
         """Validated C-ordered X in the precision of the model (or of X)."""
@@ -465,6 +498,9 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         log_prob : ndarray of shape (n_samples,)
             Log-likelihood of each sample under the current model.
         """
+        if _dask.is_dask_collection(X):
+            check_is_fitted(self)
+            return _dask.map_rows(self, X, "score_samples")
         return self._evaluate(self._validate_X_predict(X), log_norm=True)[1]
 
     def score(self, X, y=None, sample_weight=None):
@@ -508,6 +544,9 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         labels : ndarray of shape (n_samples,)
             Component labels.
         """
+        if _dask.is_dask_collection(X):
+            check_is_fitted(self)
+            return _dask.map_rows(self, X, "predict")
         return self._evaluate(self._validate_X_predict(X), labels=True)[2]
 
     def predict_proba(self, X):
@@ -523,6 +562,9 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         resp : ndarray of shape (n_samples, n_components)
             Posterior probability of each component given each sample.
         """
+        if _dask.is_dask_collection(X):
+            check_is_fitted(self)
+            return _dask.map_rows(self, X, "predict_proba")
         return self._evaluate(self._validate_X_predict(X), resp=True)[0]
 
     def _print_verbose_msg_init_beg(self, n_init):
@@ -627,8 +669,10 @@ class GaussianMixture(_BaseMixture):
     verbose_interval : int, default=10
         Number of iterations between messages.
     n_jobs : int, default=None
-        Threads of the EM core. None or -1 uses all available cores, -2 all
-        but one, and so on. The result does not depend on it: the same data
+        Threads of the EM core. None uses the available cores within the
+        OpenMP thread limit in force (``OMP_NUM_THREADS``, threadpoolctl) and,
+        in a Dask worker, at most the worker's threads; -1 uses all cores, -2
+        all but one, and so on. The result does not depend on it: the same data
         and ``random_state`` give bit-identical parameters for any value.
 
     Attributes
@@ -669,6 +713,17 @@ class GaussianMixture(_BaseMixture):
     the parameters before iteration ``i + 1``'s M-step. Unlike scikit-learn,
     a single sample (say, one row standing for many by its weight) can be
     fitted with one component.
+
+    Given a Dask array (``pip install 'skseg[dask]'``), ``fit`` runs each
+    E-step where the chunks live and the M-step on the client; the fitted
+    model is an ordinary in-memory one, and ``predict``, ``predict_proba``
+    and ``score_samples`` of a Dask array are lazy Dask arrays. The start is
+    the in-memory initialisation over all rows, or over a random sample of
+    131072 rows for larger data. With row chunks from
+    :func:`skseg.mixture.aligned_row_chunks` the fit is bit-identical to the
+    in-memory fit from the same start, for any number of workers. Rows are
+    read again at every iteration: ``persist()`` the array first if it fits
+    in the cluster's memory.
 
     Examples
     --------

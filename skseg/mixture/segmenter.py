@@ -15,6 +15,7 @@ from .._validation import (
     image_to_float,
 )
 from ..color import COLOR_SPACES, convert_from_rgb, convert_to_rgb
+from . import _dask
 from ._kmeans import ColorMixture
 from .gaussian_mixture import _resolve_n_threads
 
@@ -79,8 +80,9 @@ class GMMImageSegmenter(BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, for reproducible results.
     n_jobs : int, default=None
-        Threads of the compiled core; None uses all cores. Results are
-        bit-identical for any value.
+        Threads of the compiled core; None as in :class:`skseg.GaussianMixture`
+        (the available cores, within the OpenMP limit and a Dask worker's
+        threads). Results are bit-identical for any value.
     verbose : int, default=0
         Verbosity of the EM iterations.
 
@@ -151,9 +153,14 @@ class GMMImageSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or list of array-like
+        X : array-like, list of array-like, Dask array or list of paths
             One image ``(H, W[, C])``, an ``(N, H, W, C)`` batch or a list of
-            images (sizes may differ).
+            images (sizes may differ). An ``(N, H, W, C)`` Dask array, or a
+            list of image file paths (read on the workers), is fitted on the
+            current Dask scheduler (needs ``skseg[dask]``): the distinct
+            colours are counted chunk by chunk and merged, which gives the
+            in-memory fit exactly; with ``spatial_weight > 0`` the mixture is
+            fitted by distributed EM (see :class:`skseg.GaussianMixture`).
         y : ignored
             Present for pipeline compatibility.
 
@@ -163,15 +170,18 @@ class GMMImageSegmenter(BaseEstimator):
             The fitted segmenter.
         """
         k_values = self._check_params()
+        if _dask.is_dask_collection(X) or _dask.is_path_list(X):
+            return _dask.fit_segmenter(self, X, k_values)
         images, _ = check_images(X)
         n_channels = images[0].shape[2]
-        if self.color_space != "rgb" and n_channels != 3:
-            raise ValueError(
-                f"color_space={self.color_space!r} needs RGB images (3 channels), "
-                f"got {n_channels}; use color_space='rgb'"
-            )
+        self._check_color_space(n_channels)
         dtype = _feature_dtype(images)
         features, weights = self._fit_features(images, dtype)
+        return self._fit_mixtures(features, weights, k_values, n_channels)
+
+    def _fit_mixtures(self, features, weights, k_values, n_channels):
+        """Fit one mixture per candidate k to in-memory features and keep the
+        one with the lowest criterion; returns self."""
         n_rows = features.shape[0]
         if isinstance(self.k, str):  # "auto": only the candidates that fit
             k_values = [k for k in k_values if k <= n_rows] or [n_rows]
@@ -187,13 +197,17 @@ class GMMImageSegmenter(BaseEstimator):
             criteria.append(_criterion(mixture, features, weights, self.criterion))
             if best is None or criteria[-1] < min(criteria[:-1]):
                 best = mixture  # ties keep the fewer components
-        self.mixture_ = best
-        self.k_ = best.n_components
+        return self._set_fitted(best, n_channels, k_values, criteria)
+
+    def _set_fitted(self, mixture, n_channels, k_values, criteria):
+        """Store the chosen mixture and what follows from it; returns self."""
+        self.mixture_ = mixture
+        self.k_ = mixture.n_components
         self.k_values_ = np.asarray(k_values)
-        self.criterion_values_ = np.asarray(criteria)
+        self.criterion_values_ = np.asarray(criteria, dtype=np.float64)
         self.n_channels_ = n_channels
-        self.n_features_ = features.shape[1]
-        color_means = self.mixture_.means_[:, : self.n_features_ - self._n_spatial()]
+        self.n_features_ = mixture.n_features_in_
+        color_means = mixture.means_[:, : self.n_features_ - self._n_spatial()]
         self.palette_ = convert_to_rgb(color_means, self.color_space)
         return self
 
@@ -202,8 +216,9 @@ class GMMImageSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or list of array-like
-            One image or a batch, with the channel count seen in ``fit``.
+        X : array-like, list of array-like or Dask array
+            One image or a batch, with the channel count seen in ``fit``; an
+            ``(N, H, W, C)`` Dask array gives a lazy Dask array of labels.
 
         Returns
         -------
@@ -211,6 +226,9 @@ class GMMImageSegmenter(BaseEstimator):
             Component indices in ``0..k_-1``; a batch gives an array when
             ``X`` was an array of equal-size images, else a list.
         """
+        if _dask.is_dask_collection(X):
+            check_is_fitted(self, "mixture_")
+            return _dask.map_images(self, X, "predict")
         return self._apply(X, "predict")
 
     def predict_proba(self, X):
@@ -269,8 +287,9 @@ class GMMImageSegmenter(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like or list of array-like
-            One image or a batch.
+        X : array-like, list of array-like or Dask array
+            One image or a batch; an ``(N, H, W, C)`` Dask array gives a lazy
+            Dask array of the same shape.
 
         Returns
         -------
@@ -279,6 +298,8 @@ class GMMImageSegmenter(BaseEstimator):
             every pixel one of the ``k_`` colours of ``palette_``.
         """
         check_is_fitted(self, "mixture_")
+        if _dask.is_dask_collection(X):
+            return _dask.map_images(self, X, "recolor")
         images, is_batch = check_images(X)
 
         def paint(features, image_dtype):
@@ -325,6 +346,13 @@ class GMMImageSegmenter(BaseEstimator):
         method = getattr(self.mixture_, name)
         out = self._per_image(images, lambda features, _: method(features))
         return format_label_maps(out, is_batch, like=X)
+
+    def _check_color_space(self, n_channels):
+        if self.color_space != "rgb" and n_channels != 3:
+            raise ValueError(
+                f"color_space={self.color_space!r} needs RGB images (3 channels), "
+                f"got {n_channels}; use color_space='rgb'"
+            )
 
     def _check_channels(self, images):
         if images[0].shape[2] != self.n_channels_:

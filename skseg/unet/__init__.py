@@ -5,6 +5,7 @@ The parts of the family, one module each:
 - ``estimator``: :class:`UNetSegmenter`, the scikit-learn API, save and load;
 - ``network``: the U-Net module itself;
 - ``training``: the training loop (sampling, augmentation, optimiser, validation);
+- ``distributed``: training on several processes with DistributedDataParallel;
 - ``prediction``: whole-image and tiled inference;
 - ``losses``: the segmentation losses.
 

@@ -108,6 +108,15 @@ class UNetSegmenter(BaseEstimator):
     device : str or torch.device, default="auto"
         ``"auto"`` uses CUDA when available (with mixed precision and
         channels-last memory), else the CPU.
+    n_processes : int, default=1
+        Training processes. More than one trains with torch
+        ``DistributedDataParallel`` on processes started by
+        ``torch.multiprocessing`` (gloo on the CPU; NCCL with one GPU per
+        process on CUDA, with synchronised batch norm): each step's batch of
+        ``batch_size`` samples is shared out between the processes, so the
+        optimisation is that of one process, sped up. Rank 0 reports progress
+        and ``history_``; the fitted estimator is an ordinary one. Scripts must
+        guard their entry point with ``if __name__ == "__main__":``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout, the validation split, patches and
         augmentation. Runs on the CPU with an int are reproducible.
@@ -180,6 +189,7 @@ class UNetSegmenter(BaseEstimator):
         tile_overlap=64,
         tta=False,
         device="auto",
+        n_processes=1,
         random_state=None,
         verbose=False,
         warm_start=False,
@@ -210,6 +220,7 @@ class UNetSegmenter(BaseEstimator):
         self.tile_overlap = tile_overlap
         self.tta = tta
         self.device = device
+        self.n_processes = n_processes
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
@@ -307,13 +318,11 @@ class UNetSegmenter(BaseEstimator):
                 self.model_ = self._build_model()
             self.model_.to(device)
             self.device_ = str(device)
-            epochs_run, best_epoch = training.train(
-                self.model_,
-                list(train_images),
-                list(train_targets),
+            train_kwargs = dict(
+                train_images=list(train_images),
+                train_targets=list(train_targets),
                 val_images=val_images,
                 val_targets=val_targets,
-                predict_internal=self._predict_internal,
                 n_classes=len(self.classes_),
                 multiple=2**self.depth,
                 params=self.get_params(),
@@ -322,6 +331,16 @@ class UNetSegmenter(BaseEstimator):
                 rng=rng,
                 history=self.history_,
             )
+            if self.n_processes > 1:
+                from .distributed import train_distributed
+
+                epochs_run, best_epoch = train_distributed(
+                    self, self.n_processes, torch_seed, **train_kwargs
+                )
+            else:
+                epochs_run, best_epoch = training.train(
+                    self.model_, predict_internal=self._predict_internal, **train_kwargs
+                )
         self.n_epochs_ += epochs_run
         self.best_epoch_ = best_epoch
         return self
@@ -497,7 +516,7 @@ class UNetSegmenter(BaseEstimator):
     def _check_params(self):
         for name in ("depth", "init_features", "convs_per_level"):
             check_positive_int(getattr(self, name), name)
-        for name in ("max_epochs", "batch_size", "tile_size"):
+        for name in ("max_epochs", "batch_size", "tile_size", "n_processes"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.tile_overlap, "tile_overlap", minimum=0)
         if self.patch_size is not None:

@@ -132,6 +132,7 @@ def train(
     device,
     rng,
     history,
+    dist=None,
 ):
     """Train ``model`` in place and append one entry per epoch to ``history``.
 
@@ -140,6 +141,12 @@ def train(
     Returns ``(epochs_run, best_epoch)``; ``best_epoch`` (1-based, counted over
     the whole ``history``) is None without validation. With validation, the
     weights of the best epoch are restored.
+
+    ``dist`` (a :class:`skseg.unet.distributed.ProcessGroup`) trains one
+    process of several: ``model`` is then DDP-wrapped, ``rng`` (the same on
+    every process) orders the samples, each process draws its share of every
+    batch with its own generator, and rank 0's clock, validation and
+    decisions hold for all.
     """
     tqdm = (
         require("tqdm", "UNetSegmenter(verbose=True)").tqdm
@@ -152,7 +159,7 @@ def train(
         patch_size=params["patch_size"],
         multiple=multiple,
         augment=params["augment"],
-        rng=rng,
+        rng=rng if dist is None else dist.sample_rng,
     )
     optim_cls = (
         torch.optim.AdamW if params["optimizer"] == "adamw" else torch.optim.Adam
@@ -181,7 +188,8 @@ def train(
     best_score, best_state, best_epoch, stale = -np.inf, None, None, 0
     start = time.perf_counter()
     epochs = range(max_epochs)
-    bar = tqdm(epochs, desc="UNetSegmenter", unit="epoch") if tqdm else None
+    show = tqdm is not None and (dist is None or dist.is_main)
+    bar = tqdm(epochs, desc="UNetSegmenter", unit="epoch") if show else None
     epochs_run, step = 0, 0
     for _ in bar if bar is not None else epochs:
         model.train()
@@ -190,8 +198,10 @@ def train(
         out_of_time = False
         for first in range(0, n_train, batch_size):
             elapsed = time.perf_counter() - start
-            if max_time is not None and elapsed >= max_time:
-                out_of_time = True
+            out_of_time = max_time is not None and elapsed >= max_time
+            if dist is not None and max_time is not None:
+                out_of_time, elapsed = dist.from_main((out_of_time, elapsed))
+            if out_of_time:
                 break
             if onecycle:
                 progress = step / total_steps
@@ -199,7 +209,8 @@ def train(
                     progress = max(progress, elapsed / max_time)
                 for group in optimizer.param_groups:
                     group["lr"] = onecycle_lr(params["lr"], progress)
-            x, y = sampler.batch(order[first : first + batch_size])
+            batch = order[first : first + batch_size]
+            x, y = sampler.batch(batch if dist is None else dist.shard(batch))
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
             if device.type == "cuda":
@@ -226,6 +237,9 @@ def train(
             pixels += labelled
             samples += len(x)
             step += 1
+        if dist is not None:
+            loss_sum, pixels, samples = dist.sum(loss_sum, pixels, samples)
+            samples = int(samples)
         if pixels == 0:  # the time ran out before this epoch's first step
             break
         epochs_run += 1
@@ -238,12 +252,15 @@ def train(
             "lr": optimizer.param_groups[0]["lr"],
             "time": time.perf_counter() - start,
         }
-        if validate:
+        if validate and (dist is None or dist.is_main):
             model.eval()
             predictions = predict_internal(val_images)
             entry["val_dice"], entry["val_iou"] = validation_scores(
                 val_targets, predictions, n_classes
             )
+        if dist is not None:
+            entry = dist.from_main(entry)
+        if validate:
             if entry["val_dice"] > best_score:
                 best_score, best_epoch, stale = entry["val_dice"], entry["epoch"], 0
                 best_state = copy.deepcopy(model.state_dict())

@@ -462,22 +462,24 @@ inline int64_t chunk_rows_for(int64_t n_rows) {
   return per_chunk * kBlockRows;
 }
 
-// Runs chunk_fn(worker, begin, end, acc) over the fixed chunks on n_threads
-// threads; `acc` is the chunk's own zeroed slot of acc_size doubles. After
-// all chunks, the slots are added into `total` in chunk order, so the sums
-// are bit-identical for any number of threads. Threads never wait for each
-// other until the end (no `ordered` hand-off per chunk, which stalls badly
-// on a busy machine); the slots cost kMaxChunks x acc_size doubles at most.
-// make_worker() builds per-thread state (scratch buffers). Exceptions from
-// workers are rethrown on the calling thread.
+// Runs chunk_fn(worker, begin, end, acc) over the pieces that the chunks of
+// `chunk_rows` rows cut from n_rows rows whose first row is row `row_offset`
+// of a larger array (0 for a whole array), on n_threads threads. Each piece
+// gets its own zeroed slot of acc_size doubles; returns the slots, one per
+// piece in row order. A piece that is a whole chunk is summed exactly as in
+// a fit over the whole array, so the slots of the parts of a distributed
+// array, added in order, give the same bits. make_worker() builds per-thread
+// state (scratch buffers). Exceptions from workers are rethrown on the
+// calling thread.
 template <class MakeWorker, class ChunkFn>
-void reduce_chunks_in_order(int64_t n_rows, int n_threads, std::size_t acc_size,
-                            double* total, MakeWorker make_worker,
-                            ChunkFn chunk_fn) {
-  const int64_t chunk_rows = chunk_rows_for(n_rows);
-  const int64_t n_chunks = (n_rows + chunk_rows - 1) / chunk_rows;
-  const int nt = resolve_threads(n_threads, n_chunks);
-  std::vector<double> slots(static_cast<std::size_t>(n_chunks) * acc_size, 0.0);
+std::vector<double> chunk_slots(int64_t n_rows, int64_t row_offset,
+                                int64_t chunk_rows, int n_threads,
+                                std::size_t acc_size, MakeWorker make_worker,
+                                ChunkFn chunk_fn) {
+  const int64_t first_chunk = row_offset / chunk_rows;
+  const int64_t n_pieces = (row_offset + n_rows - 1) / chunk_rows - first_chunk + 1;
+  const int nt = resolve_threads(n_threads, n_pieces);
+  std::vector<double> slots(static_cast<std::size_t>(n_pieces) * acc_size, 0.0);
   std::exception_ptr error;
   bool failed = false;
   (void)nt;
@@ -494,15 +496,30 @@ void reduce_chunks_in_order(int64_t n_rows, int n_threads, std::size_t acc_size,
       }
     }
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < n_chunks; ++c) {
+    for (int64_t c = 0; c < n_pieces; ++c) {
       if (!worker) continue;
-      const int64_t begin = c * chunk_rows;
-      const int64_t end = std::min(n_rows, begin + chunk_rows);
+      const int64_t begin = std::max<int64_t>(0, (first_chunk + c) * chunk_rows - row_offset);
+      const int64_t end = std::min(n_rows, (first_chunk + c + 1) * chunk_rows - row_offset);
       chunk_fn(*worker, begin, end, slots.data() + c * acc_size);
     }
   }
   if (failed) std::rethrow_exception(error);
-  for (int64_t c = 0; c < n_chunks; ++c) {
+  return slots;
+}
+
+// Runs chunk_fn over the fixed chunks of n_rows rows (chunk_slots) and adds
+// the slots into `total` in chunk order, so the sums are bit-identical for
+// any number of threads. Threads never wait for each other until the end (no
+// `ordered` hand-off per chunk, which stalls badly on a busy machine); the
+// slots cost kMaxChunks x acc_size doubles at most.
+template <class MakeWorker, class ChunkFn>
+void reduce_chunks_in_order(int64_t n_rows, int n_threads, std::size_t acc_size,
+                            double* total, MakeWorker make_worker,
+                            ChunkFn chunk_fn) {
+  const std::vector<double> slots =
+      chunk_slots(n_rows, 0, chunk_rows_for(n_rows), n_threads, acc_size,
+                  make_worker, chunk_fn);
+  for (std::size_t c = 0; c < slots.size() / acc_size; ++c) {
     const double* slot = slots.data() + c * acc_size;
     for (std::size_t i = 0; i < acc_size; ++i) total[i] += slot[i];
   }
@@ -552,25 +569,22 @@ inline EvalBlockFn<double> eval_kernel<double>(const KernelTable& t) {
 // ---------------------------------------------------------------------------
 // E-step, fit and evaluation.
 
-// One E-step: statistics around the current means (rounded to T, as the
-// kernel uses them) and the weighted log-likelihood.
+// E-step statistics of the pieces that chunks of `chunk_rows` rows cut from
+// `data`, whose first row is row `row_offset` of the whole data (see
+// chunk_slots). Each slot holds the (K, stats_width) sums around the means
+// rounded to T (as the kernel uses them), then sum w log p(x) and sum w.
 template <class T>
-Stats e_step(const DataView<T>& data, const Params& params, int n_threads,
-             SimdLevel level) {
+std::vector<double> e_step_slots(const DataView<T>& data, const Params& params,
+                                 int64_t row_offset, int64_t chunk_rows,
+                                 int n_threads, SimdLevel level) {
   const int K = params.n_components;
   const int D = params.n_features;
   const int S = stats_width(params.cov_type, D);
   const KernelParams<T> kp(params);
   const EStepBlockFn<T> kernel = estep_kernel<T>(kernel_table(level));
-  Stats st;
-  st.n_components = K;
-  st.n_features = D;
-  st.cov_type = params.cov_type;
-  st.centres.assign(kp.means.begin(), kp.means.end());
-  const std::size_t acc_size = static_cast<std::size_t>(K) * S + 2;
-  std::vector<double> total(acc_size, 0.0);
-  reduce_chunks_in_order(
-      data.n_rows, n_threads, acc_size, total.data(),
+  return chunk_slots(
+      data.n_rows, row_offset, chunk_rows, n_threads,
+      static_cast<std::size_t>(K) * S + 2,
       [&]() { return std::make_unique<BlockScratch<T>>(K, D); },
       [&](BlockScratch<T>& scratch, int64_t begin, int64_t end, double* acc) {
         for (int64_t b = begin; b < end; b += kBlockRows) {
@@ -579,6 +593,27 @@ Stats e_step(const DataView<T>& data, const Params& params, int n_threads,
                  scratch.buffers(), acc, acc + static_cast<std::size_t>(K) * S);
         }
       });
+}
+
+// One E-step: statistics around the current means (rounded to T, as the
+// kernel uses them) and the weighted log-likelihood, summed over the fixed
+// chunks in order.
+template <class T>
+Stats e_step(const DataView<T>& data, const Params& params, int n_threads,
+             SimdLevel level) {
+  const int K = params.n_components;
+  const int S = stats_width(params.cov_type, params.n_features);
+  const std::size_t acc_size = static_cast<std::size_t>(K) * S + 2;
+  const std::vector<double> slots = e_step_slots(
+      data, params, 0, chunk_rows_for(data.n_rows), n_threads, level);
+  std::vector<double> total(acc_size, 0.0);
+  for (std::size_t c = 0; c < slots.size() / acc_size; ++c)
+    for (std::size_t i = 0; i < acc_size; ++i) total[i] += slots[c * acc_size + i];
+  Stats st;
+  st.n_components = K;
+  st.n_features = params.n_features;
+  st.cov_type = params.cov_type;
+  for (double m : params.means) st.centres.push_back(static_cast<T>(m));
   st.sums.assign(total.begin(), total.end() - 2);
   st.loglik = total[acc_size - 2];
   st.weight = total[acc_size - 1];
