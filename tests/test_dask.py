@@ -168,6 +168,18 @@ def test_spatial_segmenter_by_distributed_em(client, small_images):
     np.testing.assert_array_equal(seg.mixture_.means_, reference.mixture_.means_)
 
 
+def test_k_search_on_dask_array_equals_in_memory(client, small_images):
+    lazy = da.from_array(small_images, chunks=(1, -1, -1, -1))
+    reference = GMMImageSegmenter(k=(2, 4), random_state=0).fit(small_images)
+    seg = GMMImageSegmenter(k=(2, 4), random_state=0).fit(lazy)
+    assert seg.k_ == reference.k_
+    np.testing.assert_array_equal(seg.criterion_values_, reference.criterion_values_)
+    np.testing.assert_array_equal(seg.mixture_.means_, reference.mixture_.means_)
+    # With positions every candidate would be a distributed fit: one k only.
+    with pytest.raises(ValueError, match="one k"):
+        GMMImageSegmenter(k=(2, 4), spatial_weight=0.5).fit(lazy)
+
+
 def test_predict_files_lazily(client, small_images, tmp_path, capsys):
     seg = GMMImageSegmenter(4, random_state=0).fit(small_images[:1])
     folder = tmp_path / "in"
