@@ -4,7 +4,8 @@
 folder, or a built-in sample (``sample:china``), writes label maps as palette
 PNGs and, on request, an overlay on the image and a recoloured image.
 ``skseg train`` fits a U-Net on a dataset folder and saves it for
-``skseg segment --method unet --model PATH``.
+``skseg segment --method unet --model PATH``; ``skseg export`` writes such a
+model as ONNX.
 
 Bad paths and options end with a one-line error and exit status 2.
 """
@@ -115,6 +116,17 @@ def _build_parser():
     train.add_argument("--random-state", type=int, default=0)
     train.add_argument("--verbose", action="store_true")
     train.set_defaults(run=_run_train)
+
+    export = commands.add_parser(
+        "export",
+        help="export a saved U-Net to ONNX",
+        description="Write a model saved by 'skseg train' (or UNetSegmenter.save) "
+        "as an ONNX file with dynamic batch, height and width; needs "
+        "pip install 'skseg[onnx]'.",
+    )
+    export.add_argument("model", help="model folder")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file")
+    export.set_defaults(run=_run_export)
     return parser
 
 
@@ -252,6 +264,13 @@ def _run_train(args):
     model.fit(data.images, data.masks)
     model.save(args.output)
     print(f"trained on {len(data.images)} images -> {args.output}")
+
+
+def _run_export(args):
+    from .unet import UNetSegmenter
+
+    UNetSegmenter.load(args.model, device="cpu").to_onnx(args.output)
+    print(f"{args.model} -> {args.output}")
 
 
 if __name__ == "__main__":
