@@ -402,7 +402,8 @@ class UNetSegmenter(BaseEstimator):
         images, is_batch = self._check_predict_input(X)
         maps = [np.empty(im.shape[:2], self.classes_.dtype) for im in images]
         for i, y0, y1, prob in self._probability_bands(images):
-            maps[i][y0:y1] = self.classes_[self._index_from_probabilities(prob)]
+            index = self._index_from_probabilities(prob)
+            np.take(self.classes_, index, out=maps[i][y0:y1])
         return format_label_maps(maps, is_batch, like=X)
 
     def predict_proba(self, X):
@@ -717,6 +718,18 @@ class UNetSegmenter(BaseEstimator):
         normalised = (image.astype(np.float32) - self.channel_mean_) / self.channel_std_
         return np.ascontiguousarray(np.moveaxis(normalised, -1, 0), dtype=np.float32)
 
+    def _normalised_rows(self, image, y0, y1):
+        """Rows ``y0:y1`` of an ``(H, W, C)`` image as :meth:`_prepare` gives
+        them (same float32 operations), as a ``(C, h, W)`` view of one new
+        array: prediction normalises large images a band at a time."""
+        rows = image[y0:y1]
+        out = rows.astype(np.float32)  # a copy even of float32: edited in place
+        if rows.dtype.kind in "ui":
+            out /= np.float32(np.iinfo(rows.dtype).max)
+        out -= self.channel_mean_
+        out /= self.channel_std_
+        return np.moveaxis(out, -1, 0)
+
     def _resize_pair(self, image, target, torch):
         side = self.patch_size
         resized = _resize(torch, image, (side, side))
@@ -799,7 +812,7 @@ class UNetSegmenter(BaseEstimator):
             shapes = [im.shape[:2] for im in images]
 
             def read_rows(i, y0, y1):
-                return self._prepare(image_to_float(images[i][y0:y1], np.float32))
+                return self._normalised_rows(images[i], y0, y1)
 
         device = resolve_device(self.device, _PURPOSE)
         model = self.model_

@@ -115,7 +115,8 @@ def predict_bands(
     ------
     y0, y1, prob
         Rows ``y0:y1`` of the result and their ``(K, y1 - y0, width)`` float32
-        probabilities (``K == 1`` for two classes).
+        probabilities (``K == 1`` for two classes): a view into the running
+        sums, valid until the next band is asked for.
     """
     padded_h, padded_w = _round_up(height, multiple), _round_up(width, multiple)
     tile = max(multiple, (tile_size // multiple) * multiple)
@@ -136,26 +137,34 @@ def predict_bands(
     weight_sum = np.zeros((tile_h, padded_w), np.float32)
 
     def finished(y0, y1):
-        y1 = min(y1, height)
-        prob = (
-            total[:, y0 - top : y1 - top, :width]
-            / weight_sum[y0 - top : y1 - top, :width]
-        )
-        return y0, y1, prob
+        # Normalised in place: these rows leave the running sums next.
+        rows = slice(y0 - top, min(y1, height) - top)
+        prob = total[:, rows, :width]
+        np.divide(prob, weight_sum[rows, :width], out=prob)
+        return y0, min(y1, height), prob
 
     for y in _tile_starts(padded_h, tile_h, stride):
         if y > top:
             if top < height:
                 yield finished(top, y)
-            keep = top + tile_h - y
-            total[:, :keep] = total[:, y - top :]
-            weight_sum[:keep] = weight_sum[y - top :]
+            shift, keep = y - top, top + tile_h - y
+            # Move the rows still open to the top, in chunks that do not
+            # overlap (numpy would otherwise copy the whole buffer first).
+            for first in range(0, keep, shift):
+                last = min(first + shift, keep)
+                total[:, first:last] = total[:, first + shift : last + shift]
+                weight_sum[first:last] = weight_sum[first + shift : last + shift]
             total[:, keep:] = 0
             weight_sum[keep:] = 0
             top = y
         rows = row_index[y : y + tile_h]
         first = int(rows.min())
-        band = read_rows(first, int(rows.max()) + 1)[:, rows - first][:, :, col_index]
+        band = read_rows(first, int(rows.max()) + 1)
+        # Index (a copy) only where the band reaches into the padding.
+        if padded_h > height and y + tile_h > height:
+            band = band[:, rows - first]
+        if padded_w > width:
+            band = band[:, :, col_index]
         row_weight = _window(y, tile_h, padded_h, overlap)
         for start in range(0, len(xs), batch_size):
             chunk = range(start, min(start + batch_size, len(xs)))
