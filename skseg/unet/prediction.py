@@ -5,7 +5,9 @@ than a tile is cut into overlapping tiles whose corners lie on the network's
 down-sampling grid; each tile's probabilities are weighted by a window that is
 zero in the outer quarter of the overlap (where the tile border's zero padding
 distorts the output) and ramps linearly to one across the middle half, so
-seams blend and memory stays bounded by the tile size.
+seams blend. Tiles are predicted one row of tiles at a time and the finished
+rows of probabilities are handed out band by band, so memory is bounded by a
+band of tiles, not by the image.
 """
 
 import numpy as np
@@ -69,9 +71,24 @@ def _window(start, size, length, overlap):
     return weight
 
 
-def predict_image(
+# On the CPU the network's activations are host memory: run at most this many
+# pixels of tiles at once (one default 512 x 512 tile), so that memory stays
+# bounded whatever batch_size is. On a GPU, batch_size tiles run together.
+CPU_PIXELS_PER_PASS = 512 * 512
+
+
+def _padded_index(length, padded):
+    """Source index of every position of an axis padded from ``length`` to
+    ``padded`` as the estimator pads (reflection; edge for length 1)."""
+    mode = "reflect" if length > 1 else "edge"
+    return np.pad(np.arange(length), (0, padded - length), mode=mode)
+
+
+def predict_bands(
     model,
-    image,
+    read_rows,
+    height,
+    width,
     *,
     n_classes,
     multiple,
@@ -81,49 +98,92 @@ def predict_image(
     device,
     tta,
 ):
-    """Probabilities for one normalised ``(C, H, W)`` float32 image.
+    """Probabilities of one image, predicted in overlapping tiles and handed
+    out band by band, top to bottom, so that memory stays bounded by a band of
+    tiles whatever the image size.
 
-    Returns an ``(K, H, W)`` float32 array (``K == 1`` for two classes).
+    Parameters
+    ----------
+    read_rows : callable
+        ``read_rows(y0, y1)`` returns rows ``y0:y1`` of the normalised image as
+        a ``(C, y1 - y0, width)`` float32 array; the image itself never needs
+        to be held normalised as a whole.
+    height, width : int
+        The image's size.
+
+    Yields
+    ------
+    y0, y1, prob
+        Rows ``y0:y1`` of the result and their ``(K, y1 - y0, width)`` float32
+        probabilities (``K == 1`` for two classes): a view into the running
+        sums, valid until the next band is asked for.
     """
-    _, height, width = image.shape
     padded_h, padded_w = _round_up(height, multiple), _round_up(width, multiple)
-    pad = ((0, 0), (0, padded_h - height), (0, padded_w - width))
-    if padded_h != height or padded_w != width:
-        image = np.pad(image, pad, mode="reflect" if min(height, width) > 1 else "edge")
     tile = max(multiple, (tile_size // multiple) * multiple)
     overlap = min(tile_overlap, tile - multiple)
     stride = max(multiple, ((tile - overlap) // multiple) * multiple)
-    n_out = 1 if n_classes == 2 else n_classes
-    if padded_h <= tile and padded_w <= tile:
-        batch = torch.from_numpy(np.ascontiguousarray(image[None]))
-        prob = forward_probabilities(
-            model, batch, n_classes=n_classes, device=device, tta=tta
-        )
-        return prob[0, :, :height, :width].cpu().numpy()
     tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
-    corners = [
-        (y, x)
-        for y in _tile_starts(padded_h, tile_h, stride)
-        for x in _tile_starts(padded_w, tile_w, stride)
-    ]
-    total = np.zeros((n_out, padded_h, padded_w), np.float32)
-    weight_sum = np.zeros((padded_h, padded_w), np.float32)
-    for first in range(0, len(corners), batch_size):
-        chunk = corners[first : first + batch_size]
-        batch = np.stack([image[:, y : y + tile_h, x : x + tile_w] for y, x in chunk])
-        prob = forward_probabilities(
-            model, torch.from_numpy(batch), n_classes=n_classes, device=device, tta=tta
-        )
-        prob = prob.cpu().numpy()
-        for (y, x), tile_prob in zip(chunk, prob, strict=True):
-            weight = np.outer(
-                _window(y, tile_h, padded_h, overlap),
-                _window(x, tile_w, padded_w, overlap),
+    n_out = 1 if n_classes == 2 else n_classes
+    row_index = _padded_index(height, padded_h)
+    col_index = _padded_index(width, padded_w)
+    xs = _tile_starts(padded_w, tile_w, stride)
+    if device.type == "cpu":
+        batch_size = max(1, min(batch_size, CPU_PIXELS_PER_PASS // (tile_h * tile_w)))
+    column_weights = [_window(x, tile_w, padded_w, overlap) for x in xs]
+    # Running sums for padded rows [top, top + tile_h): every tile row starts
+    # at or below ``top``, so the rows above the next tile row are final.
+    top = 0
+    total = np.zeros((n_out, tile_h, padded_w), np.float32)
+    weight_sum = np.zeros((tile_h, padded_w), np.float32)
+
+    def finished(y0, y1):
+        # Normalised in place: these rows leave the running sums next.
+        rows = slice(y0 - top, min(y1, height) - top)
+        prob = total[:, rows, :width]
+        np.divide(prob, weight_sum[rows, :width], out=prob)
+        return y0, min(y1, height), prob
+
+    for y in _tile_starts(padded_h, tile_h, stride):
+        if y > top:
+            if top < height:
+                yield finished(top, y)
+            shift, keep = y - top, top + tile_h - y
+            # Move the rows still open to the top, in chunks that do not
+            # overlap (numpy would otherwise copy the whole buffer first).
+            for first in range(0, keep, shift):
+                last = min(first + shift, keep)
+                total[:, first:last] = total[:, first + shift : last + shift]
+                weight_sum[first:last] = weight_sum[first + shift : last + shift]
+            total[:, keep:] = 0
+            weight_sum[keep:] = 0
+            top = y
+        rows = row_index[y : y + tile_h]
+        first = int(rows.min())
+        band = read_rows(first, int(rows.max()) + 1)
+        # Index (a copy) only where the band reaches into the padding.
+        if padded_h > height and y + tile_h > height:
+            band = band[:, rows - first]
+        if padded_w > width:
+            band = band[:, :, col_index]
+        row_weight = _window(y, tile_h, padded_h, overlap)
+        for start in range(0, len(xs), batch_size):
+            chunk = range(start, min(start + batch_size, len(xs)))
+            batch = np.stack([band[:, :, xs[i] : xs[i] + tile_w] for i in chunk])
+            prob = forward_probabilities(
+                model,
+                torch.from_numpy(batch),
+                n_classes=n_classes,
+                device=device,
+                tta=tta,
             )
-            total[:, y : y + tile_h, x : x + tile_w] += tile_prob * weight
-            weight_sum[y : y + tile_h, x : x + tile_w] += weight
-    total /= weight_sum
-    return np.ascontiguousarray(total[:, :height, :width])
+            prob = prob.cpu().numpy()
+            for i, tile_prob in zip(chunk, prob, strict=True):
+                x = xs[i]
+                weight = np.outer(row_weight, column_weights[i])
+                total[:, :, x : x + tile_w] += tile_prob * weight
+                weight_sum[:, x : x + tile_w] += weight
+    if top < height:
+        yield finished(top, top + tile_h)
 
 
 def predict_batch_same_size(model, images, *, n_classes, multiple, device, tta):

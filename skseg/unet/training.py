@@ -133,11 +133,19 @@ def train(
     rng,
     history,
     dist=None,
+    freeze_epochs=0,
+    encoder_lr_factor=1.0,
 ):
     """Train ``model`` in place and append one entry per epoch to ``history``.
 
     ``params`` is the estimator's ``get_params()``; ``predict_internal`` maps a
     list of normalised images to internal label maps (used for validation).
+    A model with an ``encoder`` is fine-tuned as fastai's ``fine_tune`` does:
+    the encoder is frozen (no gradients, batch norm in eval mode so that its
+    running statistics stay those of the pretrained weights) while fewer than
+    ``freeze_epochs`` epochs are in ``history``, and then learns at
+    ``encoder_lr_factor`` times the decoder's rate; the one-cycle schedule
+    spans the whole run.
     Returns ``(epochs_run, best_epoch)``; ``best_epoch`` (1-based, counted over
     the whole ``history``) is None without validation. With validation, the
     weights of the best epoch are restored.
@@ -164,9 +172,21 @@ def train(
     optim_cls = (
         torch.optim.AdamW if params["optimizer"] == "adamw" else torch.optim.Adam
     )
-    optimizer = optim_cls(
-        model.parameters(), lr=params["lr"], weight_decay=params["weight_decay"]
-    )
+    # DistributedDataParallel wraps the network: the encoder is the wrapped one's.
+    encoder = getattr(getattr(model, "module", model), "encoder", None)
+    groups = [{"params": list(model.parameters()), "lr_factor": 1.0}]
+    if encoder is not None:
+        in_encoder = {id(p) for p in encoder.parameters()}
+        groups = [
+            {
+                "params": [p for p in model.parameters() if id(p) not in in_encoder],
+                "lr_factor": 1.0,
+            },
+            {"params": list(encoder.parameters()), "lr_factor": encoder_lr_factor},
+        ]
+    for group in groups:
+        group["lr"] = params["lr"] * group["lr_factor"]
+    optimizer = optim_cls(groups, lr=params["lr"], weight_decay=params["weight_decay"])
     amp = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     if device.type == "cuda":
@@ -193,6 +213,20 @@ def train(
     epochs_run, step = 0, 0
     for _ in bar if bar is not None else epochs:
         model.train()
+        frozen = encoder is not None and len(history["loss"]) < freeze_epochs
+        if encoder is not None and dist is None:
+            # Parameters without gradients are skipped by Adam(W) altogether.
+            encoder.requires_grad_(not frozen)
+        elif encoder is not None:
+            # DDP reduces the gradients of the parameters it was built with in
+            # every step, so there a frozen encoder keeps them and gets a
+            # learning rate of 0 instead (Adam(W) then leaves it unchanged).
+            encoder_group = optimizer.param_groups[1]
+            encoder_group["lr_factor"] = 0.0 if frozen else encoder_lr_factor
+            if not onecycle:
+                encoder_group["lr"] = params["lr"] * encoder_group["lr_factor"]
+        if frozen:
+            encoder.eval()
         order = rng.permutation(n_train)
         loss_sum, pixels, samples = 0.0, 0, 0
         out_of_time = False
@@ -208,7 +242,9 @@ def train(
                 if max_time is not None:
                     progress = max(progress, elapsed / max_time)
                 for group in optimizer.param_groups:
-                    group["lr"] = onecycle_lr(params["lr"], progress)
+                    group["lr"] = (
+                        onecycle_lr(params["lr"], progress) * group["lr_factor"]
+                    )
             batch = order[first : first + batch_size]
             x, y = sampler.batch(batch if dist is None else dist.shard(batch))
             x = x.to(device, non_blocking=True)
@@ -279,6 +315,8 @@ def train(
             break
     if bar is not None:
         bar.close()
+    if encoder is not None:
+        encoder.requires_grad_(True)
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
