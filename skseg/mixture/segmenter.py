@@ -96,7 +96,9 @@ class GMMImageSegmenter(BaseEstimator):
     k_values_ : ndarray of shape (n_candidates,)
         The numbers of components fitted (``[k]`` for an int ``k``).
     criterion_values_ : ndarray of shape (n_candidates,)
-        ``criterion`` of the mixture fitted for each of ``k_values_``.
+        ``criterion`` of the mixture fitted for each of ``k_values_`` (NaN
+        after a Dask fit with ``spatial_weight > 0``, which takes one ``k``
+        and skips the extra pass over the data that the criterion needs).
     palette_ : ndarray of shape (k_, n_channels)
         Each component's mean colour, in the scale of the input images (floats;
         ``[0, 1]`` for integer images): what :meth:`recolor` paints.
