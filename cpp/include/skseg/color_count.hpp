@@ -11,8 +11,8 @@
 // table whose distinct keys are radix-sorted. Float pixels, and integer
 // pixels too wide for one 64-bit key, go through a hash table of rows whose
 // distinct rows are sorted. Memory beyond the outputs is the bitmap with its
-// ranks (at most 16 MiB) or a table of about twice the distinct colours; no
-// array of N keys is made.
+// ranks (at most 16 MiB) and per-thread counts (at most 4 bytes a pixel), or
+// a table of about twice the distinct colours; no array of N keys is made.
 //
 // Every result is the same for any number of threads: the bitmap is an OR,
 // the counts are integer sums and the order is that of the colours.
@@ -91,13 +91,13 @@ inline uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-// Adds one to counts[id]: atomically when other threads may add too.
-inline void add_count(int64_t* counts, int64_t id, bool shared) {
+// Adds n to counts[id]: atomically when other threads may add too.
+inline void add_count(int64_t* counts, int64_t id, int64_t n, bool shared) {
   if (shared) {
 #pragma omp atomic update
-    counts[id] += 1;
+    counts[id] += n;
   } else {
-    counts[id] += 1;
+    counts[id] += n;
   }
 }
 
@@ -124,6 +124,41 @@ struct KeyPacking {
   }
 };
 
+// Each channel's minimum and maximum over pixels [begin, end) into lo, hi.
+// With the channel count fixed, the pixels go kLanes at a time through
+// per-position minima in T, a loop that vectorises.
+template <int kChannels, class T>
+void channel_range(const T* data, int64_t begin, int64_t end, int C, uint64_t* lo,
+                   uint64_t* hi) {
+  int64_t i = begin;
+  if constexpr (kChannels > 0) {
+    constexpr int kLanes = 16;
+    constexpr int B = kChannels * kLanes;
+    if (end - begin >= kLanes) {
+      T bl[B], bh[B];
+      for (int j = 0; j < B; ++j) bl[j] = bh[j] = data[begin * kChannels + j];
+      for (; i + kLanes <= end; i += kLanes) {
+        const T* p = data + i * kChannels;
+        for (int j = 0; j < B; ++j) {
+          const T v = p[j];
+          bl[j] = v < bl[j] ? v : bl[j];
+          bh[j] = v > bh[j] ? v : bh[j];
+        }
+      }
+      for (int j = 0; j < B; ++j) {
+        lo[j % kChannels] = std::min<uint64_t>(lo[j % kChannels], bl[j]);
+        hi[j % kChannels] = std::max<uint64_t>(hi[j % kChannels], bh[j]);
+      }
+    }
+  }
+  for (; i < end; ++i)
+    for (int c = 0; c < C; ++c) {
+      const uint64_t v = data[i * C + c];
+      lo[c] = std::min(lo[c], v);
+      hi[c] = std::max(hi[c], v);
+    }
+}
+
 // The packing of the channels' value ranges (bits > 64: no single key).
 template <class T>
 KeyPacking<T> key_packing(const PixelView<T>& img, int nt) {
@@ -133,13 +168,19 @@ KeyPacking<T> key_packing(const PixelView<T>& img, int nt) {
 #pragma omp parallel num_threads(nt)
   {
     std::vector<uint64_t> my_lo(lo), my_hi(hi);
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < img.n_pixels; ++i)
-      for (int c = 0; c < C; ++c) {
-        const uint64_t v = img.data[i * C + c];
-        my_lo[c] = std::min(my_lo[c], v);
-        my_hi[c] = std::max(my_hi[c], v);
-      }
+    int t = 0, n_parts = 1;
+#ifdef SKSEG_HAVE_OPENMP
+    t = omp_get_thread_num();
+    n_parts = omp_get_num_threads();
+#endif
+    const int64_t begin = img.n_pixels * t / n_parts;
+    const int64_t end = img.n_pixels * (t + 1) / n_parts;
+    if (C == 3)
+      channel_range<3>(img.data, begin, end, C, my_lo.data(), my_hi.data());
+    else if (C == 1)
+      channel_range<1>(img.data, begin, end, C, my_lo.data(), my_hi.data());
+    else
+      channel_range<0>(img.data, begin, end, C, my_lo.data(), my_hi.data());
 #pragma omp critical(skseg_colors_range)
     for (int c = 0; c < C; ++c) {
       lo[c] = std::min(lo[c], my_lo[c]);
@@ -175,27 +216,37 @@ inline uint64_t key_of(const KeyPacking<T>& pack, const T* data, int64_t i, int 
   }
 }
 
-// One word of the bitmap of keys present, with the number of keys present
-// in the words before it: one cache line holds both.
-struct RankedWord {
-  uint64_t bits;
-  uint64_t rank;
-};
+// The range [begin, end) of part t of n items split into nt nearly equal
+// parts (the same split for any use, so that results add up in order).
+inline std::pair<int64_t, int64_t> part(int64_t n, int t, int nt) {
+  return {n * t / nt, n * (t + 1) / nt};
+}
 
 // Keys of at most kDirectBits bits: a bitmap of the keys present; the rank
-// of a key among them is its colour's index.
+// of a key among them is its colour's index. Each bitmap word has the number
+// of keys in the words before it.
+// Threads take fixed parts of the words and of the pixels; each part of the
+// pixels counts into its own array (no atomic updates), added per colour.
 template <int kChannels, class T, class IndexT>
 DistinctColors<T> count_direct(const PixelView<T>& img, const KeyPacking<T>& pack,
                                IndexT* index, int nt) {
   const int C = img.n_channels;
+  const int64_t n = img.n_pixels;
   const int64_t n_words = ((int64_t(1) << pack.bits) + 63) / 64;
-  std::vector<RankedWord> words(n_words, RankedWord{0, 0});
+  // One block for the words and their ranks. Besides, freeing a block this
+  // large raises glibc's mmap threshold above it, so that the pixel-sized
+  // arrays a caller allocates next (numpy's intp copy of the index in
+  // np.take) come from the heap rather than from fresh pages that fault in
+  // (measured: 2 ms of a 6 ms predict on a 273k-pixel photo).
+  std::vector<uint64_t> words(2 * n_words, 0);
+  uint64_t* bits = words.data();
+  uint64_t* rank = words.data() + n_words;
   (void)nt;
   if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < img.n_pixels; ++i) {
+    for (int64_t i = 0; i < n; ++i) {
       const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
-      uint64_t& word = words[k >> 6].bits;
+      uint64_t& word = bits[k >> 6];
       const uint64_t bit = 1ULL << (k & 63);
       uint64_t seen;
 #pragma omp atomic read
@@ -206,36 +257,78 @@ DistinctColors<T> count_direct(const PixelView<T>& img, const KeyPacking<T>& pac
       }
     }
   } else {
-    for (int64_t i = 0; i < img.n_pixels; ++i) {
+    for (int64_t i = 0; i < n; ++i) {
       const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
-      words[k >> 6].bits |= 1ULL << (k & 63);
+      bits[k >> 6] |= 1ULL << (k & 63);
     }
   }
-  uint64_t total = 0;
-  for (RankedWord& w : words) {
-    w.rank = total;
-    if (w.bits) total += popcount64(w.bits);
+  // Ranks: each part of the words counts its keys, then numbers them from
+  // the total of the parts before it and unpacks its colours.
+  std::vector<int64_t> part_keys(nt + 1, 0);
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+  for (int t = 0; t < nt; ++t) {
+    const auto [begin, end] = part(n_words, t, nt);
+    int64_t keys = 0;
+    for (int64_t w = begin; w < end; ++w)
+      if (bits[w]) keys += popcount64(bits[w]);
+    part_keys[t + 1] = keys;
   }
+  for (int t = 0; t < nt; ++t) part_keys[t + 1] += part_keys[t];
+  const int64_t total = part_keys[nt];
   DistinctColors<T> out;
   out.n_channels = C;
   out.colors.resize(total * C);
   out.counts.assign(total, 0);
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t w = 0; w < n_words; ++w) {
-    uint64_t bits = words[w].bits;
-    int64_t r = words[w].rank;
-    for (; bits; bits &= bits - 1, ++r)
-      pack.unpack(static_cast<uint64_t>(w) * 64 + ctz64(bits), &out.colors[r * C]);
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+  for (int t = 0; t < nt; ++t) {
+    const auto [begin, end] = part(n_words, t, nt);
+    int64_t r = part_keys[t];
+    for (int64_t w = begin; w < end; ++w) {
+      rank[w] = static_cast<uint64_t>(r);
+      for (uint64_t b = bits[w]; b; b &= b - 1, ++r)
+        pack.unpack(static_cast<uint64_t>(w) * 64 + ctz64(b), &out.colors[r * C]);
+    }
   }
-  const bool shared = nt > 1;
+  // Counts: part 0 of the pixels into the result, the others into their own
+  // uint32 arrays when these take less memory than the index (else atomic
+  // updates, one per run of a colour).
+  const bool own_counts = nt > 1 && (nt - 1) * total <= n &&
+                          n <= std::numeric_limits<uint32_t>::max();
+  const bool shared = nt > 1 && !own_counts;
+  std::vector<uint32_t> part_counts(own_counts ? (nt - 1) * total : 0, 0);
   int64_t* counts = out.counts.data();
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+  for (int t = 0; t < nt; ++t) {
+    const auto [begin, end] = part(n, t, nt);
+    uint32_t* mine = own_counts && t > 0 ? &part_counts[(t - 1) * total] : nullptr;
+    // Neighbouring pixels often have the same colour: a run of one key is
+    // looked up and counted once.
+    uint64_t run_key = ~0ULL;
+    int64_t run_id = 0, run_length = 0;
+    auto count_run = [&]() {
+      if (mine)
+        mine[run_id] += static_cast<uint32_t>(run_length);
+      else
+        add_count(counts, run_id, run_length, shared);
+    };
+    for (int64_t i = begin; i < end; ++i) {
+      const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
+      if (k != run_key) {
+        if (run_length) count_run();
+        const uint64_t word = bits[k >> 6];
+        run_key = k;
+        run_id = rank[k >> 6] + popcount64(word & ((1ULL << (k & 63)) - 1));
+        run_length = 0;
+      }
+      ++run_length;
+      if (index) index[i] = static_cast<IndexT>(run_id);
+    }
+    if (run_length) count_run();
+  }
+  if (own_counts) {
 #pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < img.n_pixels; ++i) {
-    const uint64_t k = key_of<kChannels>(pack, img.data, i, C);
-    const RankedWord& w = words[k >> 6];
-    const int64_t id = w.rank + popcount64(w.bits & ((1ULL << (k & 63)) - 1));
-    if (index) index[i] = static_cast<IndexT>(id);
-    add_count(counts, id, shared);
+    for (int64_t r = 0; r < total; ++r)
+      for (int t = 1; t < nt; ++t) counts[r] += part_counts[(t - 1) * total + r];
   }
   return out;
 }
