@@ -107,3 +107,30 @@ def test_n_processes_is_checked():
     X, y = squares(2)
     with pytest.raises(ValueError, match="n_processes"):
         UNetSegmenter(n_processes=0).fit(X, y)
+
+
+def test_ddp_keeps_a_frozen_pretrained_encoder(tmp_path):
+    # Under DDP a frozen encoder keeps its gradients (DDP reduces them in every
+    # step) and gets a learning rate of 0: its weights and batch-norm
+    # statistics must come out exactly as loaded.
+    run_script(
+        tmp_path,
+        """
+        from skseg.unet.encoders import build_encoder
+        torch.manual_seed(0)
+        torch.save(build_encoder("resnet18", 3, 2).state_dict(), "w.pth")
+        X, y = squares(8)
+        params = dict(PARAMS, max_epochs=2, n_processes=2)
+        UNetSegmenter(
+            encoder="resnet18", encoder_weights="w.pth", freeze_epochs=2, **params
+        ).fit(X, y).save("ddp")
+        """,
+    )
+    state = torch.load(tmp_path / "w.pth", weights_only=True)
+    model = UNetSegmenter.load(tmp_path / "ddp")
+    encoder = model.model_.encoder.state_dict()
+    # conv1 was adapted from 3 input channels to the images' 1.
+    assert set(encoder) == set(state)
+    for key in set(state) - {"conv1.weight"}:
+        torch.testing.assert_close(encoder[key], state[key], rtol=0, atol=0, msg=key)
+    assert model.n_epochs_ == 2
