@@ -434,11 +434,7 @@ def fit_segmenter(segmenter, X, k_values):
         )
         for b, n in zip(batches, n_pixels, strict=True)
     ]
-    if k_values[0] > sum(n_pixels):
-        raise ValueError(
-            f"k={k_values[0]} is larger than the number of pixels in X "
-            f"({sum(n_pixels)}); use k <= {sum(n_pixels)}"
-        )
+    segmenter._check_k_fits(k_values[0], sum(n_pixels))
     # Chunks of the core's partition: EM sums as in memory (and starts as in
     # memory up to INIT_SAMPLE_ROWS pixels).
     rows = aligned_row_chunks(sum(n_pixels), max(n_pixels))

@@ -187,12 +187,7 @@ class GMMImageSegmenter(BaseEstimator):
         n_rows = features.shape[0]
         if isinstance(self.k, str):  # "auto": only the candidates that fit
             k_values = [k for k in k_values if k <= n_rows] or [n_rows]
-        if max(k_values) > n_rows:
-            what = "pixels" if self._n_spatial() else "distinct colours"
-            raise ValueError(
-                f"k={max(k_values)} is larger than the number of {what} in X "
-                f"({n_rows}); use k <= {n_rows}"
-            )
+        self._check_k_fits(max(k_values), n_rows)
         criteria, best = [], None
         for k in k_values:
             mixture = self._mixture(k).fit(features, sample_weight=weights)
@@ -200,6 +195,15 @@ class GMMImageSegmenter(BaseEstimator):
             if best is None or criteria[-1] < min(criteria[:-1]):
                 best = mixture  # ties keep the fewer components
         return self._set_fitted(best, n_channels, k_values, criteria)
+
+    def _check_k_fits(self, k, n_rows):
+        """A mixture of k components needs at least k distinct feature rows."""
+        if k > n_rows:
+            what = "pixels" if self._n_spatial() else "distinct colours"
+            raise ValueError(
+                f"k={k} is larger than the number of {what} in X ({n_rows}); "
+                f"use k <= {n_rows}"
+            )
 
     def _set_fitted(self, mixture, n_channels, k_values, criteria):
         """Store the chosen mixture and what follows from it; returns self."""
