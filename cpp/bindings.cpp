@@ -380,6 +380,65 @@ py::tuple count_colors(const py::object& obj, bool return_index, int n_threads) 
                        std::string(py::str(dt)));
 }
 
+// The rows are copied as raw items, so one instantiation per item size
+// serves every dtype of that size.
+template <class V, class IndexT>
+py::array take_rows_impl(const py::array& values, const py::array& index, int n_threads) {
+  const int64_t n = index.shape(0);
+  const int64_t width = values.ndim() == 2 ? values.shape(1) : 1;
+  std::vector<py::ssize_t> shape{n};
+  if (values.ndim() == 2) shape.push_back(values.shape(1));
+  py::array out(values.dtype(), shape);
+  const V* v = static_cast<const V*>(values.data());
+  const IndexT* idx = static_cast<const IndexT*>(index.data());
+  V* o = static_cast<V*>(out.mutable_data());
+  {
+    py::gil_scoped_release release;
+    skseg::colors::take_rows(v, values.shape(0), width, idx, n, o, n_threads);
+  }
+  return out;
+}
+
+template <class V>
+py::array take_rows_of(const py::array& values, const py::array& index, int n_threads) {
+  if (index.dtype().equal(py::dtype::of<int32_t>()))
+    return take_rows_impl<V, int32_t>(values, index, n_threads);
+  return take_rows_impl<V, int64_t>(values, index, n_threads);
+}
+
+// values[index] for C-contiguous 1-D or 2-D numeric values and a 1-D
+// int32/int64 index, on n_threads threads.
+py::array take_rows(const py::object& values_obj, const py::object& index_obj,
+                    int n_threads) {
+  if (!py::isinstance<py::array>(values_obj) || !py::isinstance<py::array>(index_obj))
+    throw py::type_error("values and index must be numpy.ndarray");
+  const auto values = py::reinterpret_borrow<py::array>(values_obj);
+  const auto index = py::reinterpret_borrow<py::array>(index_obj);
+  if (values.ndim() < 1 || values.ndim() > 2 || index.ndim() != 1)
+    throw py::value_error("values must be 1-D or 2-D and index 1-D");
+  if (!(values.flags() & py::array::c_style) || !(index.flags() & py::array::c_style))
+    throw py::value_error("values and index must be C-contiguous");
+  if (!index.dtype().equal(py::dtype::of<int32_t>()) &&
+      !index.dtype().equal(py::dtype::of<int64_t>()))
+    throw py::type_error("index must have dtype int32 or int64");
+  const char kind = values.dtype().kind();
+  if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f')
+    throw py::type_error("values must have a boolean, integer or float dtype, got " +
+                         std::string(py::str(values.dtype())));
+  try {
+    switch (values.itemsize()) {
+      case 1: return take_rows_of<uint8_t>(values, index, n_threads);
+      case 2: return take_rows_of<uint16_t>(values, index, n_threads);
+      case 4: return take_rows_of<uint32_t>(values, index, n_threads);
+      case 8: return take_rows_of<uint64_t>(values, index, n_threads);
+    }
+  } catch (const std::out_of_range& e) {
+    throw py::value_error(e.what());
+  }
+  throw py::type_error("values must have items of 1, 2, 4 or 8 bytes, got " +
+                       std::string(py::str(values.dtype())));
+}
+
 template <class T>
 py::tuple kmeans_impl(const py::array& X, const py::object& w, int k,
                       const std::vector<double>& init, uint64_t seed, int max_iter,
@@ -508,6 +567,10 @@ PYBIND11_MODULE(_core, m) {
         "(colors, counts, index) of (n_pixels, n_channels) pixels: the distinct "
         "rows in lexicographic order, their counts and each pixel's row (int32 "
         "when it fits; None unless return_index), as np.unique(axis=0) gives them.");
+  m.def("take_rows", &take_rows, py::arg("values"), py::arg("index"),
+        py::arg("n_threads"),
+        "values[index] (rows of 1-D or 2-D values; int32 or int64 index), "
+        "threaded; ValueError for an index out of range.");
   m.def("kmeans", &kmeans, py::arg("X"), py::arg("sample_weight"), py::arg("n_clusters"),
         py::arg("init"), py::arg("seed"), py::arg("max_iter"), py::arg("tol"),
         py::arg("n_threads"),

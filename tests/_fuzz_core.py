@@ -303,6 +303,28 @@ def call_gaussian_mixture(draw):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-4)
 
 
+def call_take_rows(draw):
+    n_values = pick(draw, [1, 7, 300], [0])
+    dtype = pick(
+        draw, [np.uint8, np.int64, np.float32, np.float64], [np.complex64, object]
+    )
+    shape = pick(draw, [(n_values,), (n_values, 3)], [(n_values, 2, 2), ()])
+    table = draw(layouts(draw(values(shape, np.float64)).astype(dtype), True))
+    high = pick(draw, [n_values], [n_values + 1, 2**40])
+    low = pick(draw, [0], [-1, -(2**40)])
+    index_dtype = pick(draw, [np.int32, np.int64], [np.uint64, np.float64])
+    with np.errstate(all="ignore"):
+        index = (
+            np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+            .integers(low, max(high, low + 1), size=pick(draw, [0, 5, 40_000]))
+            .astype(index_dtype)
+        )
+    threads = pick(draw, THREADS, [2**40, 0])
+    _record(f"take_rows {table.shape}{table.dtype} index {index.shape}{index.dtype}")
+    out = _core.take_rows(table, index, threads)
+    np.testing.assert_array_equal(out, np.take(table, index, axis=0))
+
+
 TARGETS = {
     "gmm_fit": call_fit,
     "gmm_evaluate": call_evaluate,
@@ -310,6 +332,7 @@ TARGETS = {
     "gmm_resp_stats": call_resp_stats,
     "gmm_params_from_stats": call_from_stats,
     "GaussianMixture": call_gaussian_mixture,
+    "take_rows": call_take_rows,
 }
 
 

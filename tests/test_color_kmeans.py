@@ -75,9 +75,45 @@ def test_count_colors_equals_np_unique_on_random_pixels(case):
     _assert_like_np_unique(np.ascontiguousarray(CASES[case]()))
 
 
+@pytest.mark.parametrize("simd", ["auto", "baseline"])
 @pytest.mark.parametrize("name", sorted(_real_pixels()))
-def test_count_colors_equals_np_unique_on_real_images(name):
+def test_count_colors_equals_np_unique_on_real_images(monkeypatch, name, simd):
+    # "baseline" keeps the bitmap path off the POPCNT instruction.
+    monkeypatch.setenv("SKSEG_SIMD", simd)
     _assert_like_np_unique(np.ascontiguousarray(_real_pixels()[name]))
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.uint16, np.int32, np.int64, np.float32, np.float64]
+)
+@pytest.mark.parametrize("shape", [(7,), (7, 3)])
+def test_take_rows_equals_np_take(dtype, shape):
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 100, size=shape).astype(dtype)
+    for index_dtype in (np.int32, np.int64):
+        index = rng.integers(0, 7, size=40_000).astype(index_dtype)
+        for n_threads in (1, 2):
+            got = _core.take_rows(values, index, n_threads)
+            assert got.dtype == values.dtype
+            np.testing.assert_array_equal(got, np.take(values, index, axis=0))
+
+
+@pytest.mark.parametrize(
+    "values, index, error, message",
+    [
+        (np.zeros(3), np.array([0, 3], dtype=np.int32), ValueError, "out of range"),
+        (np.zeros(3), np.array([-1], dtype=np.int64), ValueError, "out of range"),
+        (np.zeros(3), np.array([0.0]), TypeError, "int32 or int64"),
+        (np.array(["a", "b"]), np.array([0]), TypeError, "dtype"),
+        (np.zeros(3, dtype=np.complex64), np.array([0]), TypeError, "dtype"),
+        (np.zeros((3, 2, 2)), np.array([0]), ValueError, "1-D or 2-D"),
+        (np.zeros((3, 4))[:, ::2], np.array([0]), ValueError, "contiguous"),
+        ([0.0, 1.0], np.array([0]), TypeError, "numpy.ndarray"),
+    ],
+)
+def test_take_rows_rejects_bad_input(values, index, error, message):
+    with pytest.raises(error, match=message):
+        _core.take_rows(values, index, 1)
 
 
 def test_count_colors_on_dataset_images():

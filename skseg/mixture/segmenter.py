@@ -418,7 +418,9 @@ class GMMImageSegmenter(BaseEstimator):
                     pixels, self.n_jobs, return_index=True
                 )
                 values = compute(self._color_features(colors, dtype), im.dtype)
-                values = np.take(values, index, axis=0)
+                values = _core.take_rows(
+                    np.ascontiguousarray(values), index, _resolve_n_threads(self.n_jobs)
+                )
             out.append(values.reshape(*im.shape[:2], *values.shape[1:]))
         return out
 

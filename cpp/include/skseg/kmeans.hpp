@@ -139,9 +139,81 @@ std::vector<double> per_chunk_sums(int64_t n, int n_threads, V v) {
   return out;
 }
 
+// Scratch of one thread for trial_potentials.
+template <class T>
+struct TrialScratch {
+  static constexpr int kBlock = 256;  // rows per block
+  static constexpr int kLanes = 8;    // partial sums per candidate
+  TrialScratch(int d, int n_trials)
+      : x(static_cast<std::size_t>(d) * kBlock), dist(kBlock), nearest(kBlock),
+        potential(kBlock), lanes(static_cast<std::size_t>(n_trials) * kLanes) {}
+  std::vector<T> x;             // (d, kBlock) feature-major copy of a block
+  std::vector<T> dist;          // (kBlock,) squared distances to one centre
+  std::vector<float> nearest;   // (kBlock,) to the nearest centre
+  std::vector<double> potential;
+  std::vector<double> lanes;    // (n_trials, kLanes)
+};
+
+// Squared distances (in T, features added in order, as squared_distance_t)
+// of the m rows of a feature-major block to centre c.
+template <class T>
+void block_distances(const T* x, int m, int d, const T* c, T* dist) {
+  constexpr int B = TrialScratch<T>::kBlock;
+  std::fill(dist, dist + m, T(0));
+  for (int a = 0; a < d; ++a) {
+    const T* xa = x + a * B;
+    const T ca = c[a];
+    for (int i = 0; i < m; ++i) dist[i] += (xa[i] - ca) * (xa[i] - ca);
+  }
+}
+
+// One k-means++ pass over points [begin, end): brings their distance to the
+// nearest centre up to date with centre `last`, and adds to acc[t] each
+// candidate's potential sum_i w_i min(nearest_i, |x_i - candidate_t|^2).
+// Blocks of rows are copied feature-major so that the loops over rows
+// vectorise; each candidate's sum runs in kLanes partial sums (fixed by the
+// row's place in the chunk, so the same for any number of threads).
+template <class T>
+void trial_potentials(const Points<T>& pts, int64_t begin, int64_t end, const T* last,
+                      const T* candidates, int n_trials, float* closest,
+                      TrialScratch<T>& s, double* acc) {
+  constexpr int B = TrialScratch<T>::kBlock, L = TrialScratch<T>::kLanes;
+  const int d = pts.d;
+  std::fill(s.lanes.begin(), s.lanes.end(), 0.0);
+  for (int64_t b0 = begin; b0 < end; b0 += B) {
+    const int m = static_cast<int>(std::min<int64_t>(B, end - b0));
+    for (int i = 0; i < m; ++i)
+      for (int a = 0; a < d; ++a) s.x[a * B + i] = pts.x[(b0 + i) * d + a];
+    block_distances(s.x.data(), m, d, last, s.dist.data());
+    for (int i = 0; i < m; ++i) {
+      const float near = std::min(closest[b0 + i], static_cast<float>(s.dist[i]));
+      closest[b0 + i] = s.nearest[i] = near;
+    }
+    for (int t = 0; t < n_trials; ++t) {
+      block_distances(s.x.data(), m, d, candidates + t * d, s.dist.data());
+      for (int i = 0; i < m; ++i)
+        s.potential[i] = pts.weight(b0 + i) *
+                         static_cast<double>(std::min(s.nearest[i], static_cast<float>(s.dist[i])));
+      double* lane = &s.lanes[t * L];
+      int i = 0;
+      for (; i + L <= m; i += L)
+        for (int l = 0; l < L; ++l) lane[l] += s.potential[i + l];
+      for (; i < m; ++i) lane[i % L] += s.potential[i];
+    }
+  }
+  for (int t = 0; t < n_trials; ++t)
+    for (int l = 0; l < L; ++l) acc[t] += s.lanes[t * L + l];
+}
+
 // Greedy k-means++ (scikit-learn's _kmeans_plusplus): each new centre is the
 // best, by potential, of 2 + log(k) points drawn with probability
 // proportional to weight x squared distance to the nearest centre.
+//
+// One pass over the points per centre: it brings each point's distance to
+// the nearest centre up to date with the centre chosen last, and sums the
+// potential of each candidate per chunk; the chunk sums of the chosen
+// candidate are the next draw's. A draw reads the distances of the few points
+// it scans with the last centre applied.
 template <class T>
 std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
                                     int n_threads) {
@@ -155,20 +227,21 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
   std::vector<double> by_chunk = per_chunk_sums(n, n_threads, [&](int64_t i) { return pts.weight(i); });
   double total = 0.0;
   for (double s : by_chunk) total += s;
-  set_centre(0, select_point(rng.uniform() * total, by_chunk, n,
-                             [&](int64_t i) { return pts.weight(i); }));
-  // Squared distance to the nearest centre so far (float: memory).
-  std::vector<float> closest(n);
-  const int nt = resolve_threads(n_threads);
-  (void)nt;
-#pragma omp parallel for num_threads(nt) schedule(static)
-  for (int64_t i = 0; i < n; ++i)
-    closest[i] = static_cast<float>(squared_distance(pts.x + i * d, centres.data(), d));
-  auto potential = [&](int64_t i) { return pts.weight(i) * closest[i]; };
+  int64_t chosen = select_point(rng.uniform() * total, by_chunk, n,
+                                [&](int64_t i) { return pts.weight(i); });
+  set_centre(0, chosen);
+  // Squared distance to the nearest centre so far (float: memory), without
+  // the last chosen centre until the next pass applies it.
+  std::vector<float> closest(n, std::numeric_limits<float>::infinity());
+  auto nearest = [&](int64_t i, int64_t last) {
+    return std::min(closest[i], static_cast<float>(squared_distance_t(
+                                    pts.x + i * d, pts.x + last * d, d)));
+  };
+  auto potential = [&](int64_t i) { return pts.weight(i) * nearest(i, chosen); };
+  by_chunk = per_chunk_sums(n, n_threads, potential);
   std::vector<int64_t> candidates(n_trials);
   std::vector<T> candidate_centres(static_cast<std::size_t>(n_trials) * d);
   for (int j = 1; j < k; ++j) {
-    by_chunk = per_chunk_sums(n, n_threads, potential);
     double pot = 0.0;
     for (double s : by_chunk) pot += s;
     for (int t = 0; t < n_trials; ++t) {
@@ -176,24 +249,21 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
       for (int a = 0; a < d; ++a)
         candidate_centres[t * d + a] = pts.x[candidates[t] * d + a];
     }
-    const std::vector<double> trial_pot = chunk_sums(
-        n, n_threads, n_trials, [&](int64_t begin, int64_t end, double* acc) {
-          for (int64_t i = begin; i < end; ++i)
-            for (int t = 0; t < n_trials; ++t) {
-              const double dist = std::min<float>(
-                  closest[i], static_cast<float>(squared_distance_t(
-                                  pts.x + i * d, &candidate_centres[t * d], d)));
-              acc[t] += pts.weight(i) * dist;
-            }
+    const std::vector<double> slots = gmm::chunk_slots(
+        n, 0, gmm::chunk_rows_for(n), n_threads, n_trials,
+        [&]() { return std::make_unique<TrialScratch<T>>(d, n_trials); },
+        [&](TrialScratch<T>& scratch, int64_t begin, int64_t end, double* acc) {
+          trial_potentials(pts, begin, end, pts.x + chosen * d, candidate_centres.data(),
+                           n_trials, closest.data(), scratch, acc);
         });
+    std::vector<double> trial_pot(n_trials, 0.0);
+    for (std::size_t c = 0; c < by_chunk.size(); ++c)
+      for (int t = 0; t < n_trials; ++t) trial_pot[t] += slots[c * n_trials + t];
     const int best = static_cast<int>(
         std::min_element(trial_pot.begin(), trial_pot.end()) - trial_pot.begin());
-    set_centre(j, candidates[best]);
-    const T* chosen = pts.x + candidates[best] * d;
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      closest[i] = std::min(closest[i], static_cast<float>(squared_distance_t(
-                                            pts.x + i * d, chosen, d)));
+    chosen = candidates[best];
+    set_centre(j, chosen);
+    for (std::size_t c = 0; c < by_chunk.size(); ++c) by_chunk[c] = slots[c * n_trials + best];
   }
   return centres;
 }
