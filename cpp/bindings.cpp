@@ -212,10 +212,9 @@ py::dict with_nk(const Params& p, const std::vector<double>& nk) {
   return d;
 }
 
-template <class T>
-py::dict from_labels_impl(const py::array& X, const py::object& w,
-                          const int64_t* labels, int K, CovType type,
-                          double reg_covar, int n_threads) {
+template <class T, class Label>
+py::dict from_labels_impl(const py::array& X, const py::object& w, const Label* labels,
+                          int K, CovType type, double reg_covar, int n_threads) {
   const DataView<T> data = data_view<T>(X, w);
   const int D = data.n_features;
   Params p;
@@ -238,22 +237,42 @@ py::dict from_labels_impl(const py::array& X, const py::object& w,
   return with_nk(p, nk);
 }
 
+template <class Label>
+py::dict from_labels_of(const py::array& X, const py::object& w,
+                        const py::array& labels, int n_components, CovType type,
+                        double reg_covar, int n_threads) {
+  const auto* l = static_cast<const Label*>(labels.data());
+  if (is_float32(X))
+    return from_labels_impl<float>(X, w, l, n_components, type, reg_covar, n_threads);
+  return from_labels_impl<double>(X, w, l, n_components, type, reg_covar, n_threads);
+}
+
+// Labels: C-contiguous int32 are read as they are (k-means labels of
+// millions of colours: no int64 copy), anything else is cast to int64.
 py::dict gmm_params_from_labels(const py::object& X_obj, const py::object& w_obj,
-                                const py::array_t<int64_t, py::array::c_style |
-                                                               py::array::forcecast>& labels,
-                                int n_components, const std::string& cov_type,
-                                double reg_covar, int n_threads) {
+                                const py::object& labels_obj, int n_components,
+                                const std::string& cov_type, double reg_covar,
+                                int n_threads) {
   py::array X = check_X(X_obj);
   py::object w = check_weight(w_obj, X);
+  py::array labels;
+  const bool int32 = py::isinstance<py::array_t<int32_t>>(labels_obj) &&
+                     (py::array(labels_obj).flags() & py::array::c_style);
+  if (int32)
+    labels = py::reinterpret_borrow<py::array>(labels_obj);
+  else
+    labels = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(labels_obj);
+  if (!labels)
+    throw py::type_error("labels must be an array of integers");
   if (labels.ndim() != 1 || labels.shape(0) != X.shape(0))
     throw py::value_error("labels must have shape (n_samples,)");
   const CovType type = skseg::gmm::parse_cov_type(cov_type);
   skseg::gmm::check_sizes(n_components, X.shape(1), type);
   if (n_components > X.shape(0))
     throw py::value_error("n_components must not exceed n_samples");
-  if (is_float32(X))
-    return from_labels_impl<float>(X, w, labels.data(), n_components, type, reg_covar, n_threads);
-  return from_labels_impl<double>(X, w, labels.data(), n_components, type, reg_covar, n_threads);
+  if (int32)
+    return from_labels_of<int32_t>(X, w, labels, n_components, type, reg_covar, n_threads);
+  return from_labels_of<int64_t>(X, w, labels, n_components, type, reg_covar, n_threads);
 }
 
 template <class T>

@@ -235,6 +235,8 @@ def call_from_labels(draw):
     labels = rng.integers(-2, max(k, 1) + 1, size=n)
     if COIN.random() < 0.9:  # mostly in range
         labels = np.clip(labels, -1, max(k - 1, -1))
+    if COIN.random() < 0.5:  # the core reads int32 labels as they are
+        labels = labels.astype(np.int32)
     w = draw(sample_weights(n, X.dtype))
     cov = draw(st.sampled_from(COV_TYPES))
     reg = pick(draw, [0.0, 1e-6], [np.nan])

@@ -613,6 +613,45 @@ def test_unit_weights_are_no_weights_and_huge_weights_do_not_overflow():
         _core.gmm_fit(X, np.full(200, 1e308), *args, 0.0, 2, 1e-6, -np.inf, 1)
 
 
+def test_weights_are_normalised_and_averaged_slice_by_slice(monkeypatch):
+    # Weights are rescaled and averaged over slices of rows (no float64 copy
+    # of millions of weights); slices of 7 rows here, as np.average gives.
+    from skseg.mixture import gaussian_mixture as gm_module
+
+    monkeypatch.setattr(gm_module, "_SLICE_ROWS", 7)
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=50).astype(np.float32)
+    for weights in (rng.uniform(0, 3, 50), np.full(50, 1e308), np.arange(50.0)):
+        weights = weights.astype(np.float64)
+        expected = weights / weights.max()
+        expected *= weights.size / expected.sum()
+        got = gm_module._normalised_sample_weight(weights)
+        np.testing.assert_allclose(got, expected, rtol=1e-14)
+        in_place = weights.copy()
+        gm_module._normalised_sample_weight(in_place, out=in_place)
+        np.testing.assert_array_equal(in_place, got)
+        np.testing.assert_allclose(
+            gm_module._weighted_mean(values, weights),
+            np.average(values, weights=weights / weights.max()),
+            rtol=1e-12,
+        )
+    ones = np.ones(50, dtype=np.float32)
+    np.testing.assert_array_equal(gm_module._normalised_sample_weight(ones), ones)
+
+
+@pytest.mark.parametrize("covariance_type", COV_TYPES)
+def test_params_from_labels_read_int32_and_int64_alike(covariance_type):
+    X = _blobs(300)
+    labels = np.random.default_rng(0).integers(-1, 3, size=300)
+    args = (3, covariance_type, 1e-6, 2)
+    wide = _core.gmm_params_from_labels(X, None, labels, *args)
+    narrow = _core.gmm_params_from_labels(X, None, labels.astype(np.int32), *args)
+    for name in wide:
+        np.testing.assert_array_equal(narrow[name], wide[name])
+    with pytest.raises(TypeError, match="array of integers"):
+        _core.gmm_params_from_labels(X, None, None, *args)
+
+
 def test_one_weighted_sample_fits_one_component():
     gm = GaussianMixture(1).fit(np.array([[0.2, 0.4, 0.6]]), sample_weight=[50.0])
     np.testing.assert_allclose(gm.means_, [[0.2, 0.4, 0.6]])

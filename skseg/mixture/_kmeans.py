@@ -70,6 +70,12 @@ class ColorMixture(GaussianMixture):
     ``n_init``, ``warm_start``, EM and prediction) is :class:`GaussianMixture`.
     """
 
+    def _fit_sample_weight(self, sample_weight):
+        # GMMImageSegmenter normalises the colour counts once for all its
+        # fits (_normalised_sample_weight): no copy of millions of weights
+        # per fit.
+        return sample_weight
+
     def _kmeans_labels(self, X, sample_weight, random_state):
         return weighted_kmeans(
             X, sample_weight, self.n_components, random_state, n_jobs=self.n_jobs

@@ -188,19 +188,49 @@ def _resolve_n_threads(n_jobs):
     return min(int(n_jobs), n_cpus)
 
 
-def _normalised_sample_weight(sample_weight):
+# Rows per slice where per-row float64 temporaries would otherwise span all
+# rows (weights of millions of distinct colours).
+_SLICE_ROWS = 1 << 20
+
+
+def _row_slices(n_rows):
+    step = _SLICE_ROWS
+    return (slice(start, start + step) for start in range(0, n_rows, step))
+
+
+def _normalised_sample_weight(sample_weight, out=None):
     """Weights rescaled to sum to n_samples, so that the fit does not depend
     on their scale.
 
     scikit-learn's estimators add ``10 * eps`` to every component's mass,
     which is negligible next to unit weights but not next to weights of 1e-9.
     Unit weights are left exactly unchanged. The sum is taken after dividing
-    by the largest weight, so that it cannot overflow.
+    by the largest weight, so that it cannot overflow; in float64, slice by
+    slice, so that no float64 copy of all the weights is made. ``out`` may be
+    ``sample_weight`` itself.
     """
-    w = sample_weight.astype(np.float64)
-    w /= w.max()
-    w *= w.size / w.sum()
-    return w.astype(sample_weight.dtype)
+    largest = np.float64(sample_weight.max())
+    total = sum(
+        float(np.sum(sample_weight[rows] / largest, dtype=np.float64))
+        for rows in _row_slices(sample_weight.size)
+    )
+    scale = sample_weight.size / total
+    out = np.empty_like(sample_weight) if out is None else out
+    for rows in _row_slices(sample_weight.size):
+        out[rows] = sample_weight[rows] / largest * scale
+    return out
+
+
+def _weighted_mean(values, weights):
+    """``np.average(values, weights=weights)`` for non-negative weights, not
+    all zero, without float64 copies of all the rows."""
+    largest = np.float64(weights.max())
+    total = weight = 0.0
+    for rows in _row_slices(values.size):
+        w = weights[rows] / largest
+        total += float(np.sum(w * values[rows], dtype=np.float64))
+        weight += float(np.sum(w, dtype=np.float64))
+    return total / weight
 
 
 def _check_magnitude(X):
@@ -400,7 +430,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             n_samples = int(np.count_nonzero(sample_weight))
             if n_samples == 0:
                 raise ValueError("sample_weight must not be all zero")
-            sample_weight = _native(_normalised_sample_weight(sample_weight))
+            sample_weight = _native(self._fit_sample_weight(sample_weight))
         else:
             n_samples = X.shape[0]
         if n_samples < self.n_components:
@@ -528,8 +558,7 @@ class _BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         )
         if not sample_weight.any():
             raise ValueError("sample_weight must not be all zero")
-        weights = _normalised_sample_weight(sample_weight)
-        return float(np.average(log_prob, weights=weights))
+        return _weighted_mean(log_prob, sample_weight)
 
     def predict(self, X):
         """Predict the most probable component of every sample.
@@ -859,9 +888,8 @@ class GaussianMixture(_BaseMixture):
                 X.dtype == np.float32,
             )
         if self.init_params == "kmeans":
+            # int32 (the core's k-means) or int64 labels: the core reads both.
             labels = self._kmeans_labels(X, sample_weight, random_state)
-            # int64 for the core; rebinding frees narrower labels at once.
-            labels = np.asarray(labels, dtype=np.int64)
         else:
             labels = np.full(n_samples, -1, dtype=np.int64)
             if self.init_params == "random_from_data":
@@ -886,6 +914,10 @@ class GaussianMixture(_BaseMixture):
         if self.covariance_type == "tied" and np.any(labels < 0):
             params = _add_unassigned_scatter(params, X, sample_weight, labels < 0)
         return params
+
+    def _fit_sample_weight(self, sample_weight):
+        """The weights EM uses: rescaled by :func:`_normalised_sample_weight`."""
+        return _normalised_sample_weight(sample_weight)
 
     def _kmeans_labels(self, X, sample_weight, random_state):
         """Labels of scikit-learn's KMeans for init_params='kmeans'.

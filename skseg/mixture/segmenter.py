@@ -17,7 +17,7 @@ from .._validation import (
 from ..color import COLOR_SPACES, convert_from_rgb, convert_to_rgb
 from . import _dask
 from ._kmeans import ColorMixture
-from .gaussian_mixture import _resolve_n_threads
+from .gaussian_mixture import _normalised_sample_weight, _resolve_n_threads
 
 # The candidate numbers of components of k="auto".
 _AUTO_K = range(2, 17)
@@ -188,10 +188,18 @@ class GMMImageSegmenter(BaseEstimator):
         if isinstance(self.k, str):  # "auto": only the candidates that fit
             k_values = [k for k in k_values if k <= n_rows] or [n_rows]
         self._check_k_fits(max(k_values), n_rows)
+        n_pixels = n_rows if weights is None else weights.sum(dtype=np.float64)
+        if weights is not None:
+            # Once for all fits (see ColorMixture), in place: the weights are
+            # this fit's own colour counts, maybe millions of them.
+            weights = weights.astype(features.dtype, copy=False)
+            _normalised_sample_weight(weights, out=weights)
         criteria, best = [], None
         for k in k_values:
             mixture = self._mixture(k).fit(features, sample_weight=weights)
-            criteria.append(_criterion(mixture, features, weights, self.criterion))
+            criteria.append(
+                _criterion(mixture, features, weights, n_pixels, self.criterion)
+            )
             if best is None or criteria[-1] < min(criteria[:-1]):
                 best = mixture  # ties keep the fewer components
         return self._set_fitted(best, n_channels, k_values, criteria)
@@ -446,10 +454,10 @@ def _k_values(k):
     return [check_positive_int(k, "k")]
 
 
-def _criterion(mixture, features, weights, criterion):
-    """BIC or AIC of a mixture fitted on (weighted) features, as
-    ``mixture.bic(pixels)`` or ``mixture.aic(pixels)`` over all pixels."""
-    n_pixels = features.shape[0] if weights is None else weights.sum(dtype=np.float64)
+def _criterion(mixture, features, weights, n_pixels, criterion):
+    """BIC or AIC of a mixture fitted on features weighted by (any multiple
+    of) their pixel counts, as ``mixture.bic(pixels)`` or
+    ``mixture.aic(pixels)`` over all ``n_pixels`` pixels."""
     log_likelihood = mixture.score(features, sample_weight=weights) * n_pixels
     penalty = np.log(n_pixels) if criterion == "bic" else 2.0
     return -2.0 * log_likelihood + penalty * mixture._n_parameters()

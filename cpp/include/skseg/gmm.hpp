@@ -703,8 +703,8 @@ void evaluate(const DataView<T>& data, const Params& params, int n_threads,
 // Statistics of a hard assignment (label -1: no component) around `centres`;
 // plain double arithmetic, used to initialise from k-means labels or chosen
 // points.
-template <class T>
-Stats label_stats(const DataView<T>& data, const int64_t* label, int K,
+template <class T, class Label>
+Stats label_stats(const DataView<T>& data, const Label* label, int K,
                   CovType type, const std::vector<double>& centres,
                   int n_threads) {
   const int D = data.n_features;
