@@ -197,14 +197,23 @@ def test_kmeans_plusplus_finds_separated_clusters_for_any_thread_count():
     assert not np.array_equal(other, first)
 
 
-def test_kmeans_weights_count_as_repeated_points():
-    X, weights, _ = _blobs(n=500)
+@pytest.mark.parametrize("tol", [0.0, 1e-2])
+def test_kmeans_weights_count_as_repeated_points(tol):
+    # Also in the tolerance, which scales with the variance of the repeated
+    # points (the pixels, for colours weighted by their counts): one cloud,
+    # where Lloyd stops at tol=1e-2 well before its labels settle.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3))
+    weights = rng.integers(1, 6, 500).astype(np.float64)
     repeated = np.repeat(X, weights.astype(int), axis=0)
     init = X[:6].copy()
-    weighted = _core.kmeans(X, weights, 6, init, 0, 300, 0.0, 1)
-    plain = _core.kmeans(repeated, None, 6, init, 0, 300, 0.0, 1)
+    weighted = _core.kmeans(X, weights, 6, init, 0, 300, tol, 1)
+    plain = _core.kmeans(repeated, None, 6, init, 0, 300, tol, 1)
     np.testing.assert_allclose(weighted[0], plain[0], rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(weighted[2], plain[2], rtol=1e-9)
+    assert weighted[3] == plain[3]
+    if tol:
+        assert weighted[3] < _core.kmeans(X, weights, 6, init, 0, 300, 0.0, 1)[3]
 
 
 @pytest.mark.parametrize(

@@ -272,27 +272,32 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
 // by more than float rounding can take back.
 inline float round_down(double v) { return static_cast<float>(v * (1.0 - 0x1.0p-20)); }
 
-// Mean over features of the (unweighted) variance, as scikit-learn scales tol.
+// Mean over features of the weighted variance: scikit-learn's scale of tol
+// for the points repeated as often as their weights say (the pixels of an
+// image, for its distinct colours weighted by their counts).
 template <class T>
 double mean_variance(const Points<T>& pts, int n_threads) {
   const int d = pts.d;
   const std::vector<double> sums = chunk_sums(
-      pts.n, n_threads, d, [&](int64_t begin, int64_t end, double* acc) {
-        for (int64_t i = begin; i < end; ++i)
-          for (int a = 0; a < d; ++a) acc[a] += pts.x[i * d + a];
+      pts.n, n_threads, d + 1, [&](int64_t begin, int64_t end, double* acc) {
+        for (int64_t i = begin; i < end; ++i) {
+          const double wi = pts.weight(i);
+          acc[d] += wi;
+          for (int a = 0; a < d; ++a) acc[a] += wi * pts.x[i * d + a];
+        }
       });
   std::vector<double> mean(d);
-  for (int a = 0; a < d; ++a) mean[a] = sums[a] / pts.n;
+  for (int a = 0; a < d; ++a) mean[a] = sums[a] / sums[d];
   const std::vector<double> sq = chunk_sums(
       pts.n, n_threads, d, [&](int64_t begin, int64_t end, double* acc) {
         for (int64_t i = begin; i < end; ++i)
           for (int a = 0; a < d; ++a) {
             const double diff = pts.x[i * d + a] - mean[a];
-            acc[a] += diff * diff;
+            acc[a] += pts.weight(i) * diff * diff;
           }
       });
   double total = 0.0;
-  for (int a = 0; a < d; ++a) total += sq[a] / pts.n;
+  for (int a = 0; a < d; ++a) total += sq[a] / sums[d];
   return total / d;
 }
 
