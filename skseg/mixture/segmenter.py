@@ -319,7 +319,7 @@ class GMMImageSegmenter(BaseEstimator):
         def paint(features, image_dtype):
             # The k palette colours, not every pixel, in the image dtype.
             palette = float_to_image_dtype(self.palette_, image_dtype)
-            return palette[self.mixture_.predict(features)]
+            return palette[self._evaluate(features, "predict")]
 
         return format_images(self._per_image(images, paint), is_batch, like=X)
 
@@ -357,9 +357,18 @@ class GMMImageSegmenter(BaseEstimator):
         """``mixture_.name`` of every pixel, as label maps like ``X``."""
         check_is_fitted(self, "mixture_")
         images, is_batch = check_images(X)
-        method = getattr(self.mixture_, name)
-        out = self._per_image(images, lambda features, _: method(features))
+        out = self._per_image(images, lambda feats, _: self._evaluate(feats, name))
         return format_label_maps(out, is_batch, like=X)
+
+    def _evaluate(self, features, name):
+        """``mixture_.name(features)`` for name in predict, predict_proba and
+        score_samples, without validating the features again: they are the
+        segmenter's own, finite (check_images) and as wide as in fit."""
+        dtype = np.result_type(features.dtype, self.mixture_.means_.dtype)
+        features = np.ascontiguousarray(features, dtype=dtype)
+        which = _EVALUATE_OUTPUTS.index(name)
+        flags = {key: key == _EVALUATE_FLAGS[which] for key in _EVALUATE_FLAGS}
+        return self.mixture_._evaluate(features, **flags)[which]
 
     def _check_color_space(self, n_channels):
         if self.color_space != "rgb" and n_channels != 3:
@@ -431,6 +440,11 @@ class GMMImageSegmenter(BaseEstimator):
                 )
             out.append(values.reshape(*im.shape[:2], *values.shape[1:]))
         return out
+
+
+# What GaussianMixture._evaluate returns, in order, and the flag of each.
+_EVALUATE_OUTPUTS = ("predict_proba", "score_samples", "predict")
+_EVALUATE_FLAGS = ("resp", "log_norm", "labels")
 
 
 def _k_values(k):
