@@ -154,7 +154,8 @@ class _ResidualUnit(nn.Module):
         else:
             # Average pooling then a 1x1 convolution (ResNet-D): every input
             # pixel counts, and torch 2.13's channels-last backward of a
-            # strided 1x1 convolution with 3 input channels corrupts the heap.
+            # strided 1x1 convolution with few (3, 4, 8) input channels
+            # corrupts the heap on the CPU.
             self.shortcut = nn.Sequential(
                 nn.AvgPool2d(stride), nn.Conv2d(in_channels, out_channels, 1)
             )
@@ -243,7 +244,7 @@ class ResidualUNet(nn.Module):
         for encoder in self.encoders:
             x = encoder(x)
             skips.append(x)
-        skips[-1] = self.dropout(skips[-1])
+        x = skips[-1] = self.dropout(x)
         x = self.dropout(self.bottleneck(x))
         for decoder, skip in zip(self.decoders, reversed(skips[1:]), strict=True):
             x = decoder(torch.cat([x, skip], dim=1))
@@ -262,7 +263,7 @@ def receptive_radius(depth, convs_per_level, upsampling, architecture="classic")
         # Every 3x3 convolution widens the field by 2 pixels of its input's
         # spacing: level i's first one (stride 2) reads spacing 2**i, the
         # rest spacing 2**(i + 1); the decoder's units run at spacing 2**level
-        # and the head at full resolution.
+        # (level >= 1; the head is an up-sampling).
         for level in range(depth):
             size += 2 * 2**level + 2 * (convs_per_level - 1) * 2 ** (level + 1)
         size += 2 * convs_per_level * 2**depth  # bottleneck
