@@ -170,3 +170,26 @@ def test_residual_tiled_prediction_equals_whole_image():
         image
     )
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
+
+
+def test_models_saved_before_architecture_load_as_classic(tmp_path):
+    import json
+    import pickle
+
+    X, y = disks(4)
+    model = UNetSegmenter(**TINY, architecture="classic", max_epochs=1).fit(X, y)
+    expected = model.predict_proba(X)
+    # As skseg 0.1 wrote them: no ``architecture`` among the parameters.
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / "params.json").read_text())
+    del meta["params"]["architecture"]
+    (tmp_path / "params.json").write_text(json.dumps(meta))
+    loaded = UNetSegmenter.load(tmp_path)
+    assert loaded.architecture == "classic"
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    state = model.__getstate__()
+    del state["architecture"]
+    unpickled = UNetSegmenter.__new__(UNetSegmenter)
+    unpickled.__setstate__(state)
+    np.testing.assert_array_equal(unpickled.predict_proba(X), expected)
+    assert pickle.loads(pickle.dumps(unpickled)).architecture == "classic"

@@ -607,6 +607,8 @@ class UNetSegmenter(BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        # Pickled before ``architecture`` existed: the classic network then.
+        state.setdefault("architecture", "classic")
         weights = state.pop("_weights", None)
         super().__setstate__(state)
         if weights is not None:
@@ -1075,6 +1077,8 @@ def _model_from_meta(cls, meta, params_file, device):
         if unknown:
             raise ValueError(f"unknown parameters {sorted(unknown)}")
         params = _params_from_json(params)
+        # Saved before ``architecture`` existed: the classic network then.
+        params.setdefault("architecture", "classic")
         if device is not None:
             params["device"] = device
         model = cls(**params)
