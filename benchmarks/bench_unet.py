@@ -7,14 +7,22 @@ throughput are printed. CamVid subset (12 classes, 11 = unlabelled/ignored):
 mIoU and pixel accuracy on the last quarter of the frames (sorted by name) of
 UNetSegmenter from scratch and with ImageNet encoders (EfficientNet-Lite0 from
 skseg[pretrained]; ResNet-18 only when torchvision's file is in the torch hub
-cache), with training and prediction images per second.
+cache), with training and prediction images per second. These sections pin
+the configurations they were first measured with (the classic architecture,
+dihedral augmentation).
 Loops: the tutorial's network trained by both loops, images per second.
+MONAI (``--sections monai``): UNetSegmenter's default configuration against
+MONAI's 2-D tutorial UNet, DiceCELoss, Adam 1e-3 and SlidingWindowInferer, on
+both data sets, with the same patches, augmentation, budget and metric code;
+metric, training patches/s, prediction seconds per test image, and prediction
+time and peak memory in a fresh process (``--seeds 0,1`` for a second seed).
 
 Usage::
 
     python benchmarks/bench_unet.py --budget 600
     python benchmarks/bench_unet.py --quick          # 60 s budgets, smoke run
     python benchmarks/bench_unet.py --sections loops # one part only
+    python benchmarks/bench_unet.py --sections monai --budget 300 --seeds 0,1
 """
 
 import argparse
@@ -172,6 +180,8 @@ def run_isbi(args, torch):
     # A small net on small patches: on a CPU budget, more steps beat width
     # (init_features=16, depth=4 reached 0.74 Dice vs 0.77 for this in 90 s).
     model = UNetSegmenter(
+        architecture="classic",
+        augment="dihedral",
         depth=3,
         init_features=8,
         patch_size=128,
@@ -257,6 +267,7 @@ def run_isbi(args, torch):
 def camvid_models(UNetSegmenter, budget):
     """(name, estimator or the reason it cannot run) for the CamVid section."""
     common = dict(
+        augment="dihedral",
         patch_size=256,
         lr_schedule="onecycle",
         ignore_index=11,
@@ -267,7 +278,14 @@ def camvid_models(UNetSegmenter, budget):
     models = [
         (
             "from scratch (depth 4, 16 features)",
-            UNetSegmenter(depth=4, init_features=16, batch_size=4, lr=3e-3, **common),
+            UNetSegmenter(
+                architecture="classic",
+                depth=4,
+                init_features=16,
+                batch_size=4,
+                lr=3e-3,
+                **common,
+            ),
         )
     ]
     pretrained = dict(
@@ -343,6 +361,8 @@ def run_loops(args, torch):
     print(f"Same network (tutorial U-Net, 64 features), {budget:.0f} s per loop:")
     torch.manual_seed(0)
     model = UNetSegmenter(
+        architecture="classic",
+        augment="dihedral",
         depth=4,
         init_features=64,
         patch_size=128,
@@ -429,7 +449,12 @@ def run_memory(args, torch):
             # 4 features: the network's own activations stay small, so the
             # figures show what stitching the image costs.
             model = UNetSegmenter(
-                init_features=4, max_epochs=1, device="cpu", random_state=0
+                architecture="classic",
+                init_features=4,
+                tile_size=512,
+                max_epochs=1,
+                device="cpu",
+                random_state=0,
             )
             model.fit(X, y).save(Path(tmp) / str(n_classes))
             for method in ("predict", "predict_proba"):
@@ -437,11 +462,278 @@ def run_memory(args, torch):
                 print(f"  {n_classes} classes, {method}: +{peak:.0f} MiB")
 
 
+# ------------------------------------------------------------- MONAI as peer
+
+# MONAI's 2-D tutorial U-Net (Project-MONAI/tutorials, 2d_segmentation).
+MONAI_NETWORK = dict(channels=(16, 32, 64, 128, 256), strides=(2, 2, 2, 2))
+
+
+def monai_unet(in_channels, out_channels):
+    from monai.networks.nets import UNet
+
+    return UNet(
+        spatial_dims=2,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        num_res_units=2,
+        **MONAI_NETWORK,
+    )
+
+
+def monai_inputs(torch, image):
+    """MONAI's tutorial preprocessing: intensities scaled to [0, 1],
+    ``(1, C, H, W)``."""
+    x = np.asarray(image, np.float32) / 255.0
+    if x.ndim == 2:
+        x = x[..., None]
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 0))[None])
+
+
+def monai_predict(torch, net, image, *, binary):
+    """Label map of one image by MONAI's sliding-window inference (roi 256,
+    overlap 0.25, as the tutorial). Multi-class nets have an extra last
+    channel for the unlabelled pixels (MONAI's losses have no ignore index),
+    which is never predicted."""
+    from monai.inferers import SlidingWindowInferer
+
+    inferer = SlidingWindowInferer(roi_size=(256, 256), sw_batch_size=1, overlap=0.25)
+    with torch.no_grad():
+        logits = inferer(monai_inputs(torch, image), net)[0]
+    if binary:
+        return (torch.sigmoid(logits[0]) > 0.5).numpy().astype(np.uint8)
+    return logits[:-1].argmax(0).numpy()
+
+
+def train_monai(torch, net, images, targets, *, binary, augment, budget, seed):
+    """The tutorial's recipe (DiceCELoss, Adam 1e-3) on the patches and
+    flips that skseg's own sampler draws (256 px, batches of 8), for
+    ``budget`` seconds. Returns (patches, seconds)."""
+    from monai.losses import DiceCELoss
+
+    from skseg.unet.training import _Sampler
+
+    if binary:
+        loss_fn = DiceCELoss(sigmoid=True)
+    else:
+        loss_fn = DiceCELoss(softmax=True, to_onehot_y=True)
+    prepared = [monai_inputs(torch, im)[0].numpy() for im in images]
+    rng = np.random.default_rng(seed)
+    sampler = _Sampler(
+        prepared, targets, patch_size=256, multiple=16, augment=augment, rng=rng
+    )
+    optimizer = torch.optim.Adam(net.parameters(), 1e-3)
+    net.train()
+    seen, start = 0, time.perf_counter()
+    while time.perf_counter() - start < budget:
+        x, y = sampler.batch(rng.integers(0, len(prepared), 8))
+        y = y[:, None].float() if binary else y[:, None]
+        loss = loss_fn(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        seen += len(x)
+    elapsed = time.perf_counter() - start
+    net.eval()
+    return seen, elapsed
+
+
+def _status_kib(field):
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def predict_child(kind, model_path, image_path):
+    """In this fresh process: load the model and the image, reset the peak
+    RSS (/proc/self/clear_refs), predict; predict again, timed. Print the
+    seconds of the second call and the peak of the first beyond the RSS
+    before it (MiB). Linux only."""
+    from skseg._torch import require
+
+    torch = require("torch", "bench_unet")
+    image = np.load(image_path)
+    if kind == "skseg":
+        from skseg.unet import UNetSegmenter
+
+        model = UNetSegmenter.load(model_path, device="cpu")
+        predict = model.predict
+    else:
+        saved = torch.load(model_path, weights_only=True)
+        net = monai_unet(int(saved["in_channels"]), int(saved["out_channels"]))
+        net.load_state_dict(saved["state"])
+        net.eval()
+
+        def predict(im):
+            return monai_predict(torch, net, im, binary=bool(saved["binary"]))
+
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    predict(image)
+    peak = (_status_kib("VmHWM") - before) / 1024
+    start = time.perf_counter()
+    predict(image)
+    print(time.perf_counter() - start, peak)
+
+
+def fresh_prediction(kind, model_path, image, tmp, threads):
+    """(seconds, peak MiB) of ``predict_child`` in a fresh process."""
+    import subprocess
+    import sys
+
+    image_path = Path(tmp) / "image.npy"
+    np.save(image_path, image)
+    command = [sys.executable, __file__, "--predict-child", kind, str(model_path)]
+    command += [str(image_path)]
+    if threads:
+        command += ["--threads", str(threads)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True)
+    seconds, peak = out.stdout.split()[-2:]
+    return float(seconds), float(peak)
+
+
+def monai_tasks():
+    """(name, train, test, options) of the two data sets of the comparison."""
+    images, masks, names = load_folder(DATA / "isbi2012_membrane")
+    # Membrane (mask value 0) is the positive class 1.
+    targets = [(m == 0).astype(np.int64) for m in masks]
+    train = [i for i, n in enumerate(names) if int(n) <= 23]
+    test = [i for i, n in enumerate(names) if int(n) >= 24]
+    # Prediction time and memory on a 1024 x 1024 slice: a test slice and its
+    # mirror images (ISBI's slices are 512 x 512).
+    slice_ = images[test[0]]
+    big = np.block([[slice_, slice_[:, ::-1]], [slice_[::-1], slice_[::-1, ::-1]]])
+    yield (
+        "ISBI 2012 membranes (slices 00-23 -> 24-29), Dice of the membranes",
+        ([images[i] for i in train], [targets[i] for i in train]),
+        ([images[i] for i in test], [targets[i] for i in test]),
+        dict(binary=True, augment="dihedral", ignore_index=None, big=big),
+    )
+    images, masks, names = load_folder(DATA / "camvid_train_subset")
+    n_test = len(names) // 4
+    yield (
+        "CamVid subset (first 3/4 of the frames -> last 1/4), 11 classes",
+        (images[:-n_test], masks[:-n_test]),
+        (images[-n_test:], masks[-n_test:]),
+        dict(binary=False, augment="hflip", ignore_index=11, big=images[-1]),
+    )
+
+
+def task_scores(truths, preds, options):
+    """(metric text, primary metric) with skseg.metrics for both models."""
+    if options["binary"]:
+        dice, iou = binary_scores(truths, preds)
+        return f"Dice {dice:.4f}, IoU {iou:.4f}", dice
+    ious = iou_score(truths, preds, average=None, ignore_index=11)
+    accuracy = pixel_accuracy(truths, preds, ignore_index=11)
+    return f"mIoU {np.mean(ious):.4f}, accuracy {accuracy:.4f}", np.mean(ious)
+
+
+def run_monai(args, torch):
+    """skseg's default UNetSegmenter against MONAI's tutorial U-Net: same data,
+    budget, patches and metric code, in this run."""
+    import tempfile
+
+    try:
+        import monai
+    except ImportError as exc:
+        print(
+            f"MONAI section skipped: monai is not importable ({exc}); "
+            "pip install monai (1.6.1 was measured) to run it"
+        )
+        return
+    from skseg.unet import UNetSegmenter
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    print(
+        f"skseg default UNetSegmenter vs MONAI {monai.__version__} tutorial UNet "
+        f"{MONAI_NETWORK}, num_res_units=2, DiceCELoss, Adam 1e-3, "
+        f"SlidingWindowInferer(roi 256, overlap 0.25); {args.budget:.0f} s "
+        f"training each, torch threads {torch.get_num_threads()}; prediction "
+        "time (second call) and peak memory (first call, beyond the loaded "
+        "model and image) in a fresh process"
+    )
+    for title, (train_x, train_y), (test_x, test_y), options in monai_tasks():
+        big = options["big"]
+        print(f"{title}; {len(train_x)} train / {len(test_x)} test images")
+        print(
+            f"  {'model':34s} {'seed':>4s}  {'metric':30s} {'patches/s':>9s} "
+            f"{'pred s/img':>10s} {'fresh s':>8s} {'peak MiB':>8s}"
+            f"   (fresh process: one {big.shape[0]}x{big.shape[1]} image)"
+        )
+        for seed in seeds:
+            rows = []
+            with tempfile.TemporaryDirectory() as tmp:
+                model = UNetSegmenter(
+                    augment=options["augment"],
+                    ignore_index=options["ignore_index"],
+                    max_epochs=1_000_000,
+                    max_time=args.budget,
+                    random_state=seed,
+                ).fit(train_x, train_y)
+                seen = int(np.sum(model.history_["samples"]))
+                rate = seen / model.history_["time"][-1]
+                start = time.perf_counter()
+                preds = model.predict(test_x)
+                per_image = (time.perf_counter() - start) / len(test_x)
+                model.save(Path(tmp) / "skseg")
+                fresh = fresh_prediction(
+                    "skseg", Path(tmp) / "skseg", big, tmp, args.threads
+                )
+                n_params = sum(p.numel() for p in model.model_.parameters())
+                name = f"skseg default ({n_params / 1e6:.2f} M params)"
+                rows.append((name, preds, rate, per_image, fresh))
+
+                torch.manual_seed(seed)
+                in_channels = 1 if train_x[0].ndim == 2 else train_x[0].shape[2]
+                # Multi-class: one more channel for the unlabelled pixels.
+                out_channels = 1 if options["binary"] else 12
+                net = monai_unet(in_channels, out_channels)
+                targets = list(train_y)
+                seen, elapsed = train_monai(
+                    torch,
+                    net,
+                    train_x,
+                    targets,
+                    binary=options["binary"],
+                    augment=options["augment"],
+                    budget=args.budget,
+                    seed=seed,
+                )
+                start = time.perf_counter()
+                preds = [
+                    monai_predict(torch, net, im, binary=options["binary"])
+                    for im in test_x
+                ]
+                per_image = (time.perf_counter() - start) / len(test_x)
+                saved = {
+                    "state": net.state_dict(),
+                    "in_channels": in_channels,
+                    "out_channels": out_channels,
+                    "binary": options["binary"],
+                }
+                torch.save(saved, Path(tmp) / "monai.pt")
+                fresh = fresh_prediction(
+                    "monai", Path(tmp) / "monai.pt", big, tmp, args.threads
+                )
+                n_params = sum(p.numel() for p in net.parameters())
+                name = f"MONAI tutorial UNet ({n_params / 1e6:.2f} M params)"
+                rows.append((name, preds, seen / elapsed, per_image, fresh))
+            for name, preds, rate, per_image, (seconds, peak) in rows:
+                text, _ = task_scores(test_y, preds, options)
+                print(
+                    f"  {name:34s} {seed:4d}  {text:30s} {rate:9.2f} "
+                    f"{per_image:10.3f} {seconds:8.3f} {peak:8.0f}",
+                    flush=True,
+                )
+
+
 SECTIONS = {
     "isbi": run_isbi,
     "camvid": run_camvid,
     "loops": run_loops,
     "memory": run_memory,
+    "monai": run_monai,
 }
 
 
@@ -455,10 +747,23 @@ def main():
     parser.add_argument("--no-smp", action="store_true", help="skip smp's Unet")
     parser.add_argument(
         "--sections",
-        default="isbi,camvid,loops,memory",
-        help="comma-separated parts to run: isbi, camvid, loops, memory",
+        default="isbi,camvid,loops,memory,monai",
+        help="comma-separated parts to run: isbi, camvid, loops, memory, monai",
     )
+    parser.add_argument(
+        "--seeds", default="0", help="comma-separated seeds (monai section)"
+    )
+    parser.add_argument(
+        "--predict-child", nargs=3, help=argparse.SUPPRESS
+    )  # KIND MODEL IMAGE: one prediction in this fresh process (monai section)
     args = parser.parse_args()
+    if args.predict_child:
+        if args.threads:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        predict_child(*args.predict_child)
+        return
     sections = args.sections.split(",")
     unknown = set(sections) - set(SECTIONS)
     if unknown:

@@ -143,7 +143,14 @@ def _build_parser():
     )
     train.add_argument("--depth", type=int, default=4, help="U-Net levels")
     train.add_argument(
-        "--init-features", type=int, default=32, help="channels of the first level"
+        "--init-features", type=int, default=16, help="channels of the first level"
+    )
+    train.add_argument(
+        "--augment",
+        default="hflip",
+        choices=["hflip", "dihedral", "none"],
+        help="symmetries of the data: hflip (photos, street scenes; default), "
+        "dihedral (all flips and quarter turns: micrographs, aerial tiles), none",
     )
     train.add_argument(
         "--max-epochs", type=int, default=50, help="passes over the training images"
@@ -429,6 +436,7 @@ def _run_train(args):
     model = UNetSegmenter(
         depth=args.depth,
         init_features=args.init_features,
+        augment=args.augment,
         max_epochs=args.max_epochs,
         max_time=args.max_time,
         batch_size=args.batch_size,

@@ -153,12 +153,14 @@ def test_train_then_segment_with_the_saved_unet(tmp_path, capsys):
     args = ["train", str(data), "-o", str(model), "--depth", "2"]
     args += ["--init-features", "4", "--max-epochs", "2", "--patch-size", "32"]
     args += ["--device", "cpu", "--validation-fraction", "0.5", "--max-time", "300"]
+    args += ["--augment", "dihedral"]
     status, out, err = _run(args, capsys)
     assert status == 0, err
     from skseg import UNetSegmenter
 
     saved = UNetSegmenter.load(model)
     assert saved.validation_fraction == 0.5 and saved.max_time == 300
+    assert saved.augment == "dihedral"
     # Validation ran: scores, not NaN, and the best one is reported.
     best = max(saved.history_["val_dice"])
     assert 0 <= best <= 1

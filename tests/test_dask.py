@@ -247,6 +247,11 @@ def _search_cases():
     masks = (images.mean(axis=3) > 100).astype(np.int64)
     cases["UNetSegmenter"] = (
         UNetSegmenter(
+            # The classic network: the default residual one, this tiny and
+            # trained one epoch, gives predictions that float rounding (torch
+            # ops of two in-process workers share OpenMP threads) can change,
+            # so worker and in-process scores would not be comparable exactly.
+            architecture="classic",
             depth=1,
             init_features=2,
             max_epochs=1,

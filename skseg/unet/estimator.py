@@ -6,6 +6,7 @@ loaded or used, so ``import skseg.unet`` works without them.
 
 import json
 import numbers
+import warnings
 from functools import partial
 from os import PathLike
 from pathlib import Path
@@ -29,14 +30,17 @@ _FORMAT = "skseg.UNetSegmenter"
 _FORMAT_VERSION = 1
 _WEIGHTS_FILE = "weights.pt"
 _PARAMS_FILE = "params.json"
+# What ``augment`` may name: the symmetries the data is assumed to have.
+AUGMENTATIONS = ("hflip", "dihedral", "none")
 
 
 class UNetSegmenter(BaseEstimator):
     """Supervised semantic segmentation with a U-Net, trained by ``fit(X, y)``.
 
-    The classic U-Net (Ronneberger et al. 2015) with same-padded convolutions:
-    any image size works, because images are padded to a multiple of
-    ``2**depth`` and the output is cropped back. Two classes in ``y`` give a
+    By default a residual U-Net that down-samples first (as MONAI's ``UNet``),
+    or the classic U-Net (Ronneberger et al. 2015), both with same-padded
+    convolutions: any image size works, because images are padded to a
+    multiple of ``2**depth`` and the output is cropped back. Two classes in ``y`` give a
     binary model (one logit, sigmoid, ``threshold``); more give a softmax over
     ``classes_``, which may be any non-negative integers.
 
@@ -47,9 +51,19 @@ class UNetSegmenter(BaseEstimator):
 
     Parameters
     ----------
+    architecture : {"residual", "classic"}, default="residual"
+        The network trained from scratch (without ``encoder``).
+        ``"residual"``: every encoder level is a residual unit whose first
+        convolution has stride 2, so only the last up-sampling runs at
+        full resolution; with 16 features it trained about 13x as many 256 px
+        patches per second as ``"classic"`` with 32 and predicted a 512 px
+        tile about 9x as fast (one CPU thread).
+        ``"classic"``: ``convs_per_level`` convolutions at every resolution,
+        full resolution included, and max pooling between levels (the default
+        in skseg 0.1).
     encoder : {None, "resnet18", "resnet34", "resnet50", "efficientnet_lite0"}, \
             default=None
-        None: the classic U-Net described above. Otherwise this encoder (with
+        None: the network ``architecture`` names. Otherwise this encoder (with
         torchvision's, respectively lukemelas EfficientNet-PyTorch's, parameter
         names) feeds the decoder.
     encoder_weights : None, "imagenet" or path, default=None
@@ -71,12 +85,14 @@ class UNetSegmenter(BaseEstimator):
     depth : int, default=4
         Number of 2x down-sampling steps (at most 5 with an encoder, which is
         then cut after that many stages).
-    init_features : int, default=32
-        Feature maps of the first level; they double at every level. With an
-        encoder, the channels of the decoder's full-resolution step (16 gives
-        segmentation_models_pytorch's decoder at ``depth=5``).
+    init_features : int, default=16
+        Feature maps of the first level; they double at every level (32 in
+        skseg 0.1). With an encoder, the channels of the decoder's
+        full-resolution step (16 gives segmentation_models_pytorch's decoder at
+        ``depth=5``).
     convs_per_level : int, default=2
-        3x3 convolutions (each followed by batch norm and ReLU) per level.
+        3x3 convolutions (each followed by batch norm and ReLU) per level (per
+        residual unit of the ``"residual"`` network).
     batch_norm : bool, default=True
         Batch normalisation after every convolution.
     upsampling : {"transpose", "bilinear"}, default="transpose"
@@ -110,8 +126,8 @@ class UNetSegmenter(BaseEstimator):
         Stop after this many seconds of training (checked before every step).
         Runs limited by time are not reproducible.
     batch_size : int, default=8
-        Training batch size; also the number of tiles predicted at once (on
-        the CPU, at most 512 x 512 pixels of tiles at once, to bound memory).
+        Training batch size; also the number of tiles or images predicted at
+        once (on the CPU, at most 256 x 256 pixels at once, to bound memory).
     patch_size : int or None, default=256
         Side of the random square patches trained on (rounded up to a multiple
         of ``2**depth``, and no larger than the images need); None trains on
@@ -119,19 +135,34 @@ class UNetSegmenter(BaseEstimator):
     resize : bool, default=False
         Resize every image to ``patch_size`` x ``patch_size`` for training and
         prediction (probabilities are resized back) instead of cropping patches.
-    augment : bool, default=True
-        Random horizontal and vertical flips and quarter turns (square samples),
-        applied to images and masks alike.
+    augment : {"hflip", "dihedral", "none"}, default="hflip"
+        The symmetries of the data: the training samples are transformed at
+        random by one of them, images and masks alike. Choose the largest group
+        under which a correctly labelled image stays a correctly labelled one.
+
+        - ``"hflip"``: left-right mirror images. For photographs, street
+          scenes and anything else with an up and a down (sky above road).
+        - ``"dihedral"``: all eight flips and quarter turns (the four flips of
+          oblong samples). For data without orientation: micrographs,
+          microscopy, aerial and satellite tiles, textures.
+        - ``"none"``: no augmentation, for example when left and right differ
+          (text, lateralised anatomy) or the training set is already augmented.
+
+        ``True`` and ``False`` are deprecated: they mean ``"dihedral"`` (the
+        behaviour of skseg 0.1, where ``True`` was the default) and
+        ``"none"``, and will be removed.
     validation_fraction : float or None, default=None
         Fraction of the training images held out to score Dice and IoU after
         every epoch (in ``history_``); the best epoch's weights are kept.
     n_iter_no_change : int or None, default=10
         With validation, stop when the validation Dice has not improved for
         this many epochs (None: never stop early).
-    tile_size : int, default=512
+    tile_size : int, default=256
         Images larger than this are predicted in overlapping tiles of this side
         (rounded down to a multiple of ``2**depth``), one row of tiles at a
         time, so that memory beyond the output is bounded by a band of tiles.
+        Smaller images are predicted whole. (512 in skseg 0.1; larger tiles
+        cost more memory and, on the CPU, buy little speed.)
     tile_overlap : int, default=64
         Overlap between tiles. Tile borders are blended: the outer quarter of
         the overlap is discarded and the middle half cross-faded.
@@ -200,8 +231,9 @@ class UNetSegmenter(BaseEstimator):
         encoder_weights=None,
         freeze_epochs=1,
         encoder_lr_factor=0.1,
+        architecture="residual",
         depth=4,
-        init_features=32,
+        init_features=16,
         convs_per_level=2,
         batch_norm=True,
         upsampling="transpose",
@@ -219,10 +251,10 @@ class UNetSegmenter(BaseEstimator):
         batch_size=8,
         patch_size=256,
         resize=False,
-        augment=True,
+        augment="hflip",
         validation_fraction=None,
         n_iter_no_change=10,
-        tile_size=512,
+        tile_size=256,
         tile_overlap=64,
         tta=False,
         device="auto",
@@ -235,6 +267,7 @@ class UNetSegmenter(BaseEstimator):
         self.encoder_weights = encoder_weights
         self.freeze_epochs = freeze_epochs
         self.encoder_lr_factor = encoder_lr_factor
+        self.architecture = architecture
         self.depth = depth
         self.init_features = init_features
         self.convs_per_level = convs_per_level
@@ -284,6 +317,7 @@ class UNetSegmenter(BaseEstimator):
         self : UNetSegmenter
         """
         self._check_params()
+        augment = self._augment_mode()
         torch = require("torch", _PURPOSE)
         from . import training
 
@@ -379,7 +413,7 @@ class UNetSegmenter(BaseEstimator):
                 val_targets=val_targets,
                 n_classes=len(self.classes_),
                 multiple=2**self.depth,
-                params=self.get_params(),
+                params={**self.get_params(), "augment": augment},
                 class_weight=class_weight,
                 device=device,
                 rng=rng,
@@ -573,6 +607,8 @@ class UNetSegmenter(BaseEstimator):
         return state
 
     def __setstate__(self, state):
+        # Pickled before ``architecture`` existed: the classic network then.
+        state.setdefault("architecture", "classic")
         weights = state.pop("_weights", None)
         super().__setstate__(state)
         if weights is not None:
@@ -633,12 +669,19 @@ class UNetSegmenter(BaseEstimator):
             "loss": ("dice+ce", "dice", "ce"),
             "optimizer": ("adam", "adamw"),
             "lr_schedule": ("constant", "onecycle"),
+            "architecture": ("residual", "classic"),
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(
                     f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
                 )
+        if not isinstance(self.augment, bool | str) or (
+            isinstance(self.augment, str) and self.augment not in AUGMENTATIONS
+        ):
+            raise ValueError(
+                f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}"
+            )
         check_real(self.dropout, "dropout", low=0.0, high=1.0, high_open=True)
         check_real(self.threshold, "threshold", low=0.0, high=1.0)
         check_real(self.lr, "lr", low=0.0, low_open=True)
@@ -670,6 +713,21 @@ class UNetSegmenter(BaseEstimator):
                 "class_weight must be None, 'balanced' or a dict {label: weight}, "
                 f"got {self.class_weight!r}"
             )
+
+    def _augment_mode(self):
+        """``augment`` as one of :data:`AUGMENTATIONS` (deprecated booleans
+        mapped, with a FutureWarning)."""
+        if not isinstance(self.augment, bool):
+            return self.augment
+        mode = "dihedral" if self.augment else "none"
+        warnings.warn(
+            f"augment={self.augment} is deprecated and will be removed; it "
+            f"means augment={mode!r}, which says so (see the docstring for "
+            "'hflip', the default, 'dihedral' and 'none')",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return mode
 
     def _fine_tuning(self):
         """Encoder freezing and learning-rate factor (pretrained encoders only:
@@ -758,14 +816,14 @@ class UNetSegmenter(BaseEstimator):
         return resized, t[0, 0].numpy().astype(np.int64)
 
     def _build_model(self):
-        from .network import EncoderUNet, UNet
+        from .network import EncoderUNet, ResidualUNet, UNet
 
         in_out = (
             int(self.n_channels_),
             1 if len(self.classes_) == 2 else len(self.classes_),
         )
         if self.encoder is None:
-            network = UNet
+            network = ResidualUNet if self.architecture == "residual" else UNet
         else:
             network = partial(EncoderUNet, self.encoder)
         return network(
@@ -820,7 +878,12 @@ class UNetSegmenter(BaseEstimator):
         come in bands.
         """
         torch = require("torch", _PURPOSE)
-        from .prediction import predict_bands, predict_batch_same_size
+        from .prediction import (
+            CPU_PIXELS_PER_PASS,
+            predict_bands,
+            predict_batch_same_size,
+            use_channels_last,
+        )
 
         if normalised:
             shapes = [im.shape[1:] for im in images]
@@ -838,6 +901,9 @@ class UNetSegmenter(BaseEstimator):
         if str(device) != getattr(self, "device_", None):
             model.to(device)
             self.device_ = str(device)
+        if use_channels_last(model, device):
+            # A no-op once the weights are channels-last (as training leaves them).
+            model.to(memory_format=torch.channels_last)
         was_training = model.training
         model.eval()
         options = {
@@ -866,8 +932,12 @@ class UNetSegmenter(BaseEstimator):
                     else:
                         large.append(i)
                 for shape, indices in by_shape.items():
-                    for first in range(0, len(indices), self.batch_size):
-                        chunk = indices[first : first + self.batch_size]
+                    per_pass = self.batch_size
+                    if device.type == "cpu":
+                        pixels = int(np.prod(shape))
+                        per_pass = max(1, min(per_pass, CPU_PIXELS_PER_PASS // pixels))
+                    for first in range(0, len(indices), per_pass):
+                        chunk = indices[first : first + per_pass]
                         probs = predict_batch_same_size(
                             model, [read_rows(i, 0, shape[0]) for i in chunk], **options
                         )
@@ -1007,6 +1077,8 @@ def _model_from_meta(cls, meta, params_file, device):
         if unknown:
             raise ValueError(f"unknown parameters {sorted(unknown)}")
         params = _params_from_json(params)
+        # Saved before ``architecture`` existed: the classic network then.
+        params.setdefault("architecture", "classic")
         if device is not None:
             params["device"] = device
         model = cls(**params)

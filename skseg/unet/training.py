@@ -12,7 +12,7 @@ import numpy as np
 from .._torch import require
 from ..metrics import dice_score, iou_score
 from .losses import segmentation_loss
-from .prediction import autocast_dtype
+from .prediction import autocast_dtype, use_channels_last
 
 torch = require("torch", "UNetSegmenter")
 
@@ -65,14 +65,22 @@ class _Sampler:
         return image[:, y : y + ph, x : x + pw], target[y : y + ph, x : x + pw]
 
     def _augment(self, image, target):
+        """A random symmetry of ``self.augment``'s group, each equally likely:
+        a horizontal (left-right) flip or not for ``"hflip"``; for
+        ``"dihedral"`` the eight flips and quarter turns of a square sample,
+        the four flips (none, left-right, up-down, both) of an oblong one, so
+        that batches keep one shape."""
+        if self.augment == "none":
+            return image, target
         if self.rng.random() < 0.5:
             image, target = image[:, :, ::-1], target[:, ::-1]
+        if self.augment == "hflip":
+            return image, target
+        if target.shape[0] == target.shape[1]:
+            k = int(self.rng.integers(0, 4))
+            return np.rot90(image, k, (1, 2)), np.rot90(target, k)
         if self.rng.random() < 0.5:
             image, target = image[:, ::-1, :], target[::-1, :]
-        if target.shape[0] == target.shape[1]:
-            # Quarter turns only on square samples, so that batches keep one shape.
-            k = int(self.rng.integers(0, 4))
-            image, target = np.rot90(image, k, (1, 2)), np.rot90(target, k)
         return image, target
 
     def batch(self, indices):
@@ -81,8 +89,7 @@ class _Sampler:
             image, target = self.images[i], self.targets[i]
             if self.patch is not None:
                 image, target = self._crop(image, target)
-            if self.augment:
-                image, target = self._augment(image, target)
+            image, target = self._augment(image, target)
             samples.append((image, target))
         if self.patch is not None:
             height, width = self.patch
@@ -189,7 +196,8 @@ def train(
     optimizer = optim_cls(groups, lr=params["lr"], weight_decay=params["weight_decay"])
     amp = autocast_dtype(device)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
-    if device.type == "cuda":
+    channels_last = use_channels_last(model, device)
+    if channels_last:
         model.to(memory_format=torch.channels_last)
     weight = None
     if class_weight is not None:
@@ -249,7 +257,7 @@ def train(
             x, y = sampler.batch(batch if dist is None else dist.shard(batch))
             x = x.to(device, non_blocking=True)
             y = y.to(device, non_blocking=True)
-            if device.type == "cuda":
+            if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
             with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
