@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from skseg import GMMImageSegmenter
 from skseg._validation import float_to_image_dtype
 from skseg.color import convert_from_rgb
+from skseg.mixture.segmenter import _COLOR_INDEX_MIN_K
 from skseg.preprocessing import IntensityScaler
 
 # Tests that stop EM after a few iterations on purpose.
@@ -262,10 +263,13 @@ def _image_of_dtype(china, dtype):
     return (china / 255.0).astype(dtype)
 
 
+# Small mixtures are evaluated at every pixel, large ones once per distinct
+# colour and gathered through the colour index: both give the mixture's answer.
+@pytest.mark.parametrize("k", [5, _COLOR_INDEX_MIN_K])
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, np.float64])
-def test_prediction_through_colour_index_equals_per_pixel(china, dtype):
+def test_prediction_equals_the_mixtures_per_pixel(china, dtype, k):
     img = _image_of_dtype(china, dtype)
-    seg = GMMImageSegmenter(k=5, covariance_type="diag", random_state=0).fit(img)
+    seg = GMMImageSegmenter(k=k, covariance_type="diag", random_state=0).fit(img)
     features = img.reshape(-1, 3)
     if dtype in (np.uint8, np.uint16):
         features = features / np.float32(np.iinfo(dtype).max)
@@ -276,7 +280,7 @@ def test_prediction_through_colour_index_equals_per_pixel(china, dtype):
         seg.predict(img), mixture.predict(features).reshape(shape)
     )
     np.testing.assert_array_equal(
-        seg.predict_proba(img), mixture.predict_proba(features).reshape(*shape, 5)
+        seg.predict_proba(img), mixture.predict_proba(features).reshape(*shape, k)
     )
     np.testing.assert_array_equal(
         seg.score_samples(img), mixture.score_samples(features).reshape(shape)
