@@ -64,3 +64,15 @@ def returns_promptly(fifo):
         return outcome["value"]
 
     return call
+
+
+@pytest.fixture
+def torch_one_thread():
+    """torch on one thread for the test: the machine may be shared, and one
+    thread makes CPU results reproducible. Modules that train networks use it
+    with ``pytestmark = pytest.mark.usefixtures("torch_one_thread")``."""
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -19,12 +19,7 @@ from skseg.unet.network import EncoderUNet  # noqa: E402
 SMALL = dict(init_features=4, batch_size=2, random_state=0, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def stripes(n, height=37, width=45, channels=3, seed=0):

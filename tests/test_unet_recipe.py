@@ -15,12 +15,7 @@ from skseg.unet.training import _Sampler  # noqa: E402
 TINY = dict(depth=2, init_features=4, batch_size=4, random_state=0, device="cpu")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def symmetries(image, group):
