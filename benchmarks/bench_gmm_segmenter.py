@@ -221,7 +221,7 @@ def main():
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--images", default="china,flower")
     parser.add_argument("--sections", default="speed,quality,optima,memory")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--sklearn-seeds", type=int, default=10)
     parser.add_argument("--optima-seeds", type=int, default=100)
