@@ -1,17 +1,18 @@
 """Benchmark UNetSegmenter against a tutorial U-Net loop (and smp's Unet).
 
 ISBI 2012 membranes (train on slices 00-23, test on 24-29, membrane = mask
-value 0 is the positive class): every model trains for the same wall-clock
-budget in this run, then test Dice and IoU of the membrane class and training
-throughput are printed. CamVid subset (12 classes, 11 = unlabelled/ignored):
-mIoU and pixel accuracy on the last quarter of the frames (sorted by name) of
-UNetSegmenter from scratch and with ImageNet encoders (EfficientNet-Lite0 from
-skseg[pretrained]; ResNet-18 only when torchvision's file is in the torch hub
-cache), with training and prediction images per second: all with horizontal
-flips only (street scenes have an up), the from-scratch model in the default
-(residual) architecture. The ISBI and loop sections pin the configurations
-they were first measured with (the classic architecture, dihedral
-augmentation).
+value 0 is the positive class): every model (skseg's U-Net, skseg on the
+ImageNet encoders, the tutorial U-Net in a plain loop) trains for the same
+wall-clock budget in this run, then test Dice and IoU of the membrane class
+and training throughput are printed. CamVid subset (12 classes, 11 =
+unlabelled/ignored): mIoU and pixel accuracy on the last quarter of the
+frames (sorted by name) of UNetSegmenter from scratch and with ImageNet
+encoders (EfficientNet-Lite0 from skseg[pretrained]; ResNet-18 only when
+torchvision's file is in the torch hub cache), with training and prediction
+images per second: all with horizontal flips only (street scenes have an up),
+the from-scratch model in the default (residual) architecture. The ISBI and
+loop sections pin the configurations they were first measured with (the
+classic architecture, dihedral augmentation).
 Loops: the tutorial's network trained by both loops, images per second.
 MONAI (``--sections monai``): UNetSegmenter's default configuration against
 MONAI's 2-D tutorial UNet, DiceCELoss, Adam 1e-3 and SlidingWindowInferer, on
