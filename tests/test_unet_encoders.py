@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from skseg.unet import UNetSegmenter, encoders  # noqa: E402
 from skseg.unet.network import EncoderUNet  # noqa: E402
+from skseg.unet.prediction import use_channels_last  # noqa: E402
 
 # depth 2 keeps the ResNets to their stem and layer1: fast, and the names and
 # shapes of those parameters are those of the full network.
@@ -98,6 +99,43 @@ def test_any_image_size_and_skips_at_every_scale(name):
     model = UNetSegmenter(encoder=name, depth=5, max_epochs=1, **SMALL).fit(X, y)
     assert model.predict(X).shape == y.shape
     assert model.predict_proba(X[0][:5, :33]).shape == (5, 33, 3)
+
+
+def _encoder_unet(name, depth):
+    return EncoderUNet(
+        name,
+        3,
+        3,
+        depth=depth,
+        init_features=4,
+        convs_per_level=1,
+        batch_norm=True,
+        upsampling="transpose",
+        dropout=0.0,
+    )
+
+
+def test_channels_last_on_the_cpu_except_resnets():
+    # Channels-last pays on the CPU (oneDNN), but torch 2.13 corrupts the heap
+    # in the channels-last backward of a ResNet shortcut: ResNets stay
+    # contiguous, the EfficientNet U-Net trains and predicts channels-last.
+    cpu = torch.device("cpu")
+    assert use_channels_last(_encoder_unet("efficientnet_lite0", 3), cpu)
+    assert not use_channels_last(_encoder_unet("resnet18", 3), cpu)
+
+    net = _encoder_unet("efficientnet_lite0", 5).eval()
+    x = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        contiguous = net(x)
+        net.to(memory_format=torch.channels_last)
+        channels_last = net(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(channels_last, contiguous, rtol=1e-4, atol=1e-4)
+
+    X, y = stripes(2)
+    model = UNetSegmenter(encoder="efficientnet_lite0", depth=3, max_epochs=1, **SMALL)
+    kernels = [p for p in model.fit(X, y).model_.parameters() if p.shape[-2:] == (3, 3)]
+    assert kernels
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
 
 
 def test_imagenet_resnet_file_missing_says_what_to_get(tmp_path, monkeypatch):

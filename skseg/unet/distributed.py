@@ -126,6 +126,11 @@ def _worker(rank, world_size, port, estimator, train_kwargs, sample_seeds, seed,
                 },
                 out,
             )
+        # No process tears its group down while a peer may still be using it:
+        # gloo can abort a process whose peer shuts down first (seen once, as
+        # "terminate called without an active exception" on rank 1 while rank 0
+        # was saving).
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
 
