@@ -80,39 +80,29 @@ def test_efficientnet_lite0_matches_the_published_weight_file():
     )
 
 
-@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
-def test_any_image_size_and_skips_at_every_scale(name):
-    net = EncoderUNet(
+def _encoder_unet(name, depth, n_classes=3, upsampling="transpose"):
+    return EncoderUNet(
         name,
         3,
-        4,
-        depth=5,
+        n_classes,
+        depth=depth,
         init_features=4,
         convs_per_level=1,
         batch_norm=True,
-        upsampling="bilinear",
+        upsampling=upsampling,
         dropout=0.0,
-    ).eval()
+    )
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_lite0"])
+def test_any_image_size_and_skips_at_every_scale(name):
+    net = _encoder_unet(name, 5, n_classes=4, upsampling="bilinear").eval()
     features = net.encoder(torch.zeros(1, 3, 64, 96))
     assert [f.shape[-1] for f in features] == [48, 24, 12, 6, 3]
     X, y = stripes(2, height=37, width=45)
     model = UNetSegmenter(encoder=name, depth=5, max_epochs=1, **SMALL).fit(X, y)
     assert model.predict(X).shape == y.shape
     assert model.predict_proba(X[0][:5, :33]).shape == (5, 33, 3)
-
-
-def _encoder_unet(name, depth):
-    return EncoderUNet(
-        name,
-        3,
-        3,
-        depth=depth,
-        init_features=4,
-        convs_per_level=1,
-        batch_norm=True,
-        upsampling="transpose",
-        dropout=0.0,
-    )
 
 
 def test_channels_last_on_the_cpu_except_resnets():
