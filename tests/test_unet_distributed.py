@@ -65,6 +65,7 @@ def run_script(tmp_path, body):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.usefixtures("torch_one_thread")
 def test_ddp_on_two_cpu_processes(tmp_path):
     # One spawned run only: each process imports torch, slow on a busy machine.
     X, y = squares(8)
@@ -77,14 +78,9 @@ def test_ddp_on_two_cpu_processes(tmp_path):
         UNetSegmenter(**params).fit(X, y).save("ddp")
         """,
     )
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        single = UNetSegmenter(**params).fit(X, y)
-        # The DDP model loads in one process, as an ordinary estimator.
-        ddp = UNetSegmenter.load(tmp_path / "ddp")
-    finally:
-        torch.set_num_threads(previous)
+    single = UNetSegmenter(**params).fit(X, y)
+    # The DDP model loads in one process, as an ordinary estimator.
+    ddp = UNetSegmenter.load(tmp_path / "ddp")
 
     assert type(ddp.model_) is type(single.model_)
     assert ddp.get_params()["n_processes"] == 2
