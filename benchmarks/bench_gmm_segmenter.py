@@ -23,6 +23,11 @@ Sections (``--sections``, comma-separated):
   time. Prints each side's mean lower bound with its standard error, the
   share of seeds that reach the best optimum found, and the paired
   difference: on a few seeds the average mostly says which seeds were lucky.
+- ``inits``: skseg's default initialisation (k-means) against
+  ``init_params="k-means++"`` (the seeds alone, as one-point components) over
+  random_state 0 to ``--optima-seeds`` - 1, on the images and on five CamVid
+  frames (``../shared/data``, when present): mean paired difference of the
+  final lower bounds with its standard error, and the median fit time of each.
 - ``memory``: peak memory of the fit beyond its input, for a 12-megapixel
   random-colour uint8 image and a 12-megapixel photo (china.jpg resized), each
   fitted in a fresh process that reads the image from a .npy file; the peak
@@ -32,7 +37,7 @@ Sections (``--sections``, comma-separated):
 Usage::
 
     python benchmarks/bench_gmm_segmenter.py [--k 32] [--images china,flower]
-        [--sections speed,quality,optima,memory] [--seeds 10]
+        [--sections speed,quality,optima,inits,memory] [--seeds 10]
         [--sklearn-seeds 10] [--optima-seeds 100]
 """
 
@@ -51,9 +56,17 @@ from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 from threadpoolctl import threadpool_limits
 
 from skseg import GaussianMixture, GMMImageSegmenter
-from skseg.io import load_sample_image
+from skseg.io import load_sample_image, read_image
 
 MEGAPIXELS_12 = (3000, 4000)
+CAMVID_IMAGES = (
+    Path(__file__).resolve().parents[1]
+    / ".."
+    / "shared"
+    / "data"
+    / "camvid_train_subset"
+    / "images"
+)
 
 
 def timed(fn):
@@ -161,6 +174,41 @@ def optima(names, k, n_seeds, n_jobs):
         )
 
 
+def inits(names, k, n_seeds, n_jobs):
+    print(
+        f"## inits: final lower bound of GMMImageSegmenter(k={k}), init_params "
+        f"'kmeans' (default) and 'k-means++', random_state 0..{n_seeds - 1}"
+    )
+    images = {name: load_sample_image(name) for name in names}
+    for path in sorted(CAMVID_IMAGES.glob("*.png"))[::25][:5]:
+        images[f"CamVid {path.stem}"] = read_image(path)
+    for name, img in images.items():
+        bounds, times = {}, {}
+        for init in ("kmeans", "k-means++"):
+            bounds[init], times[init] = _bounds_and_time(img, k, init, n_seeds, n_jobs)
+        diff = bounds["k-means++"] - bounds["kmeans"]
+        print(
+            f"{name}: kmeans mean {bounds['kmeans'].mean():.4f} "
+            f"({times['kmeans'] * 1e3:.0f} ms), k-means++ mean "
+            f"{bounds['k-means++'].mean():.4f} ({times['k-means++'] * 1e3:.0f} ms), "
+            f"paired difference (k-means++ - kmeans) {diff.mean():+.4f} +- "
+            f"{_standard_error(diff):.4f}"
+        )
+
+
+def _bounds_and_time(img, k, init_params, n_seeds, n_jobs):
+    """Final lower bounds over random_state 0..n_seeds - 1, median fit time."""
+    bounds, times = [], []
+    for seed in range(n_seeds):
+        seg = GMMImageSegmenter(
+            k=k, init_params=init_params, random_state=seed, n_jobs=n_jobs
+        )
+        t, _ = timed(lambda seg=seg: seg.fit(img))
+        bounds.append(seg.mixture_.lower_bound_)
+        times.append(t)
+    return np.array(bounds), statistics.median(times)
+
+
 def _standard_error(values):
     return values.std(ddof=1) / np.sqrt(len(values))
 
@@ -220,7 +268,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--k", type=int, default=32)
     parser.add_argument("--images", default="china,flower")
-    parser.add_argument("--sections", default="speed,quality,optima,memory")
+    parser.add_argument("--sections", default="speed,quality,optima,inits,memory")
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--sklearn-seeds", type=int, default=10)
@@ -248,6 +296,8 @@ def main():
             quality(names, args.k, args.seeds, args.sklearn_seeds, args.threads)
         if "optima" in sections:
             optima(names, args.k, args.optima_seeds, args.threads)
+        if "inits" in sections:
+            inits(names, args.k, args.optima_seeds, args.threads)
     if "memory" in sections:
         memory(args.k)
 

@@ -458,15 +458,22 @@ py::array take_rows(const py::object& values_obj, const py::object& index_obj,
                        std::string(py::str(values.dtype())));
 }
 
+// k-means points over checked X and sample_weight (or None).
 template <class T>
-py::tuple kmeans_impl(const py::array& X, const py::object& w, int k,
-                      const std::vector<double>& init, uint64_t seed, int max_iter,
-                      double tol, int n_threads) {
+skseg::kmeans::Points<T> kmeans_points(const py::array& X, const py::object& w) {
   skseg::kmeans::Points<T> pts;
   pts.x = static_cast<const T*>(X.data());
   pts.w = w.is_none() ? nullptr : static_cast<const T*>(py::array(w).data());
   pts.n = X.shape(0);
   pts.d = static_cast<int>(X.shape(1));
+  return pts;
+}
+
+template <class T>
+py::tuple kmeans_impl(const py::array& X, const py::object& w, int k,
+                      const std::vector<double>& init, uint64_t seed, int max_iter,
+                      double tol, int n_threads) {
+  const skseg::kmeans::Points<T> pts = kmeans_points<T>(X, w);
   py::array_t<int32_t> labels(pts.n);
   int32_t* labels_p = labels.mutable_data();
   skseg::kmeans::Result res;
@@ -493,6 +500,28 @@ py::tuple kmeans(const py::object& X_obj, const py::object& w_obj, int n_cluster
   if (is_float32(X))
     return kmeans_impl<float>(X, w, n_clusters, init, seed, max_iter, tol, n_threads);
   return kmeans_impl<double>(X, w, n_clusters, init, seed, max_iter, tol, n_threads);
+}
+
+template <class T>
+py::array_t<int64_t> kmeans_plusplus_impl(const py::array& X, const py::object& w, int k,
+                                          uint64_t seed, int n_threads) {
+  const skseg::kmeans::Points<T> pts = kmeans_points<T>(X, w);
+  std::vector<int64_t> indices;
+  {
+    py::gil_scoped_release release;
+    indices = skseg::kmeans::seed_plusplus(pts, k, seed, n_threads);
+  }
+  py::array_t<int64_t> out(k);
+  std::copy(indices.begin(), indices.end(), out.mutable_data());
+  return out;
+}
+
+py::array_t<int64_t> kmeans_plusplus(const py::object& X_obj, const py::object& w_obj,
+                                     int n_clusters, uint64_t seed, int n_threads) {
+  py::array X = check_X(X_obj);
+  py::object w = check_weight(w_obj, X);
+  if (is_float32(X)) return kmeans_plusplus_impl<float>(X, w, n_clusters, seed, n_threads);
+  return kmeans_plusplus_impl<double>(X, w, n_clusters, seed, n_threads);
 }
 
 template <class T>
@@ -595,6 +624,10 @@ PYBIND11_MODULE(_core, m) {
         py::arg("n_threads"),
         "Weighted k-means (Lloyd) from init centres, or from k-means++ seeded by "
         "seed when init is None; returns (centres, labels, inertia, n_iter).");
+  m.def("kmeans_plusplus", &kmeans_plusplus, py::arg("X"), py::arg("sample_weight"),
+        py::arg("n_clusters"), py::arg("seed"), py::arg("n_threads"),
+        "Indices (int64) of the n_clusters points that greedy k-means++ seeded by "
+        "seed picks, as kmeans starts from them.");
   m.def("gmm_estep_slots", &gmm_estep_slots, py::arg("X"),
         py::arg("sample_weight"), py::arg("covariance_type"), py::arg("weights"),
         py::arg("means"), py::arg("precisions_cholesky"), py::arg("row_offset"),

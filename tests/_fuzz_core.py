@@ -305,6 +305,30 @@ def call_gaussian_mixture(draw):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-4)
 
 
+def call_kmeans(draw):
+    X = draw(data_arrays())
+    n = X.shape[0] if X.ndim else 0
+    k = pick(draw, [1, 2, 5], [-1, 0, n + 1, 2**30])
+    w = draw(sample_weights(n, X.dtype))
+    seed_value = draw(st.integers(0, 2**64 - 1))
+    threads = pick(draw, THREADS, [2**40])
+    if draw(st.booleans()):
+        _record(f"kmeans_plusplus X{X.shape}{X.dtype} k={k} w={w is not None}")
+        indices = _core.kmeans_plusplus(X, w, k, seed_value, threads)
+        # Points may repeat where fewer than k points differ, as in scikit-learn.
+        assert indices.shape == (k,) and ((indices >= 0) & (indices < n)).all()
+        return
+    max_iter = pick(draw, [1, 5, 300], [0, -1])
+    tol = pick(draw, [0.0, 1e-4], [-1.0, np.nan])
+    _record(f"kmeans X{X.shape}{X.dtype} k={k} w={w is not None} iter={max_iter}")
+    centres, labels, inertia, _ = _core.kmeans(
+        X, w, k, None, seed_value, max_iter, tol, threads
+    )
+    assert centres.shape == (k, X.shape[1])
+    assert ((labels >= 0) & (labels < k)).all()
+    assert not np.isnan(inertia)
+
+
 def call_take_rows(draw):
     n_values = pick(draw, [1, 7, 300], [0])
     dtype = pick(
@@ -334,6 +358,7 @@ TARGETS = {
     "gmm_resp_stats": call_resp_stats,
     "gmm_params_from_stats": call_from_stats,
     "GaussianMixture": call_gaussian_mixture,
+    "kmeans": call_kmeans,
     "take_rows": call_take_rows,
 }
 

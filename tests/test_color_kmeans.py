@@ -197,6 +197,27 @@ def test_kmeans_plusplus_finds_separated_clusters_for_any_thread_count():
     assert not np.array_equal(other, first)
 
 
+def test_kmeans_plusplus_returns_the_seeds_kmeans_starts_from():
+    X, weights, true_centres = _blobs(n=40_000)
+    X = X.astype(np.float32)
+    weights[::7] = 0  # points of no weight are never drawn
+    weights = weights.astype(np.float32)
+    runs = [_core.kmeans_plusplus(X, weights, 6, 7, nt) for nt in (1, 2, 3)]
+    for indices in runs[1:]:
+        np.testing.assert_array_equal(indices, runs[0])
+    indices = runs[0]
+    assert indices.dtype == np.int64 and len(set(indices)) == 6
+    assert np.all(weights[indices] > 0)
+    # One seed in each of the six separated clusters.
+    nearest = np.linalg.norm(X[indices, None] - true_centres[None], axis=2)
+    assert sorted(nearest.argmin(axis=1)) == list(range(6))
+    from_seed = _core.kmeans(X, weights, 6, None, 7, 300, 1e-4, 2)
+    from_indices = _core.kmeans(X, weights, 6, X[indices], 0, 300, 1e-4, 2)
+    for got, expected in zip(from_indices, from_seed, strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert not np.array_equal(_core.kmeans_plusplus(X, weights, 6, 8, 1), indices)
+
+
 @pytest.mark.parametrize("tol", [0.0, 1e-2])
 def test_kmeans_weights_count_as_repeated_points(tol):
     # Also in the tolerance, which scales with the variance of the repeated
@@ -232,3 +253,8 @@ def test_kmeans_rejects_bad_input(kwargs, message):
     args.update({"tol": 0.0, "n_threads": 1, **kwargs})
     with pytest.raises(ValueError, match=message):
         _core.kmeans(**args)
+    if "init" not in kwargs and "max_iter" not in kwargs:
+        for name in ("init", "max_iter", "tol"):
+            del args[name]
+        with pytest.raises(ValueError, match=message):
+            _core.kmeans_plusplus(**args)

@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from skseg import GMMImageSegmenter
 from skseg._validation import float_to_image_dtype
 from skseg.color import convert_from_rgb
+from skseg.mixture._kmeans import weighted_kmeans_plusplus
 from skseg.mixture.segmenter import _COLOR_INDEX_MIN_K
 from skseg.preprocessing import IntensityScaler
 
@@ -306,6 +307,30 @@ def test_n_init_keeps_the_best_of_its_kmeans_starts(china):
     chosen = singles[int(np.argmax(bounds))]
     assert best.mixture_.lower_bound_ == max(bounds)
     np.testing.assert_array_equal(best.mixture_.means_, chosen.means_)
+
+
+@stops_before_convergence
+def test_kmeans_plusplus_init_starts_from_the_cores_seeds(china, monkeypatch):
+    # The segmenter's "k-means++" starts from the colours the core's seeding
+    # picks, weighted by their counts: scikit-learn's mixture on the pixels,
+    # started from pixels of those colours, takes the same first EM step.
+    img = _image_of_dtype(china[::2, ::2], np.float64)
+    pixels = img.reshape(-1, 3)
+    seg = GMMImageSegmenter(k=8, init_params="k-means++", max_iter=1, random_state=0)
+    seg.fit(img)
+    colors, counts = np.unique(pixels, axis=0, return_counts=True)
+    weights = counts / counts.mean()
+    seeds = weighted_kmeans_plusplus(colors, weights, 8, np.random.RandomState(0))
+    first_pixel = [np.flatnonzero((pixels == colors[i]).all(axis=1))[0] for i in seeds]
+    monkeypatch.setattr(
+        "sklearn.mixture._base.kmeans_plusplus",
+        lambda X, k, **kwargs: (X[first_pixel], np.array(first_pixel)),
+    )
+    ref = SklearnGaussianMixture(8, init_params="k-means++", max_iter=1).fit(pixels)
+    # One-point components (covariance reg_covar) give log-densities of order
+    # 1e5, whose rounding moves the first means by about 1e-7.
+    np.testing.assert_allclose(seg.mixture_.means_, ref.means_, rtol=1e-5)
+    np.testing.assert_allclose(seg.mixture_.weights_, ref.weights_, rtol=1e-5)
 
 
 @stops_before_convergence

@@ -611,6 +611,10 @@ def test_unit_weights_are_no_weights_and_huge_weights_do_not_overflow():
     args = ("full", ref.weights_, ref.means_, ref.precisions_cholesky_)
     with pytest.raises(ValueError, match="sample_weight sums to infinity"):
         _core.gmm_fit(X, np.full(200, 1e308), *args, 0.0, 2, 1e-6, -np.inf, 1)
+    # Weights it can sum, times log-densities of -1e10, it cannot.
+    far = X + 1e5
+    with pytest.raises(ValueError, match="log-likelihood of X overflows"):
+        _core.gmm_fit(far, np.full(200, 1e300), *args, 0.0, 2, 1e-6, -np.inf, 1)
 
 
 def test_weights_are_normalised_and_averaged_slice_by_slice(monkeypatch):

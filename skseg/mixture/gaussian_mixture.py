@@ -898,9 +898,7 @@ class GaussianMixture(_BaseMixture):
                     p = sample_weight / sample_weight.sum()
                 indices = random_state.choice(n_samples, size=k, replace=False, p=p)
             else:  # k-means++
-                _, indices = kmeans_plusplus(
-                    X, k, random_state=random_state, sample_weight=sample_weight
-                )
+                indices = self._kmeans_plusplus_indices(X, sample_weight, random_state)
             labels[indices] = np.arange(k)
         params = _core.gmm_params_from_labels(
             X,
@@ -918,6 +916,13 @@ class GaussianMixture(_BaseMixture):
     def _fit_sample_weight(self, sample_weight):
         """The weights EM uses: rescaled by :func:`_normalised_sample_weight`."""
         return _normalised_sample_weight(sample_weight)
+
+    def _kmeans_plusplus_indices(self, X, sample_weight, random_state):
+        """Seed indices of scikit-learn's k-means++ for init_params='k-means++'."""
+        _, indices = kmeans_plusplus(
+            X, self.n_components, random_state=random_state, sample_weight=sample_weight
+        )
+        return indices
 
     def _kmeans_labels(self, X, sample_weight, random_state):
         """Labels of scikit-learn's KMeans for init_params='kmeans'.

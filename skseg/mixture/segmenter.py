@@ -79,6 +79,10 @@ class GMMImageSegmenter(BaseEstimator):
     init_params : {"kmeans", "k-means++", "random", "random_from_data"}, \
             default="kmeans"
         How the mixture is initialised (see :class:`skseg.GaussianMixture`).
+        "kmeans" and "k-means++" run in the compiled core over the distinct
+        colours; "k-means++" (the seeds alone) fits faster and reaches a
+        better, the same or a worse optimum depending on the image
+        (benchmarks/README.md).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation, for reproducible results.
     n_jobs : int, default=None

@@ -643,6 +643,13 @@ FitResult fit_em(const DataView<T>& data, const Params& init, double tol,
     const double prev = lower_bound;
     const Stats st = e_step(data, result.params, n_threads, level);
     lower_bound = st.loglik / st.weight;
+    // Finite data and weights can still overflow the weighted sum of the
+    // log-densities (weights near the double limit, far-away points).
+    if (!std::isfinite(lower_bound))
+      throw std::invalid_argument(
+          "the log-likelihood of X overflows: X or sample_weight has values too "
+          "large for float64 arithmetic. Rescale X, or divide sample_weight by a "
+          "constant.");
     result.params = m_step<T>(st, reg_covar);
     result.n_iter = it;
     result.lower_bounds.push_back(lower_bound);

@@ -213,23 +213,20 @@ void trial_potentials(const Points<T>& pts, int64_t begin, int64_t end, const T*
 // the nearest centre up to date with the centre chosen last, and sums the
 // potential of each candidate per chunk; the chunk sums of the chosen
 // candidate are the next draw's. A draw reads the distances of the few points
-// it scans with the last centre applied.
+// it scans with the last centre applied. Returns the k chosen points' indices.
 template <class T>
-std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
-                                    int n_threads) {
+std::vector<int64_t> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
+                                     int n_threads) {
   const int d = pts.d;
   const int64_t n = pts.n;
   const int n_trials = 2 + static_cast<int>(std::log(k));
-  std::vector<double> centres(static_cast<std::size_t>(k) * d);
-  auto set_centre = [&](int j, int64_t i) {
-    for (int a = 0; a < d; ++a) centres[j * d + a] = pts.x[i * d + a];
-  };
+  std::vector<int64_t> indices(k);
   std::vector<double> by_chunk = per_chunk_sums(n, n_threads, [&](int64_t i) { return pts.weight(i); });
   double total = 0.0;
   for (double s : by_chunk) total += s;
   int64_t chosen = select_point(rng.uniform() * total, by_chunk, n,
                                 [&](int64_t i) { return pts.weight(i); });
-  set_centre(0, chosen);
+  indices[0] = chosen;
   // Squared distance to the nearest centre so far (float: memory), without
   // the last chosen centre until the next pass applies it.
   std::vector<float> closest(n, std::numeric_limits<float>::infinity());
@@ -262,10 +259,10 @@ std::vector<double> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
     const int best = static_cast<int>(
         std::min_element(trial_pot.begin(), trial_pot.end()) - trial_pot.begin());
     chosen = candidates[best];
-    set_centre(j, chosen);
+    indices[j] = chosen;
     for (std::size_t c = 0; c < by_chunk.size(); ++c) by_chunk[c] = slots[c * n_trials + best];
   }
-  return centres;
+  return indices;
 }
 
 // A float lower bound that stays one: scaled below the (non-negative) value
@@ -503,14 +500,12 @@ Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_i
 }
 
 template <class T>
-void check_points(const Points<T>& pts, int k, int max_iter, double tol, int n_threads) {
+void check_points(const Points<T>& pts, int k, int n_threads) {
   if (pts.n < 1 || pts.d < 1 || !pts.x)
     throw std::invalid_argument("k-means needs at least one point with one feature");
   if (k < 1) throw std::invalid_argument("n_clusters must be >= 1");
   if (k > pts.n)
     throw std::invalid_argument("n_clusters must not exceed the number of points");
-  if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1");
-  if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
   gmm::DataView<T> view;
   view.x = pts.x;
   view.w = pts.w;
@@ -519,17 +514,30 @@ void check_points(const Points<T>& pts, int k, int max_iter, double tol, int n_t
   gmm::check_data(view, n_threads);
 }
 
+// Indices of the k points that greedy k-means++ seeded by `seed` picks.
+template <class T>
+std::vector<int64_t> seed_plusplus(const Points<T>& pts, int k, uint64_t seed,
+                                   int n_threads) {
+  check_points(pts, k, n_threads);
+  Random rng(seed);
+  return kmeans_plusplus(pts, k, rng, useful_threads(n_threads, pts.n, k));
+}
+
 // k-means from `init` (k x d), or from k-means++ seeded by `seed` when init
 // is empty.
 template <class T>
 Result fit(const Points<T>& pts, int k, const std::vector<double>& init, uint64_t seed,
            int max_iter, double tol, int n_threads, int32_t* labels) {
-  check_points(pts, k, max_iter, tol, n_threads);
+  if (max_iter < 1) throw std::invalid_argument("max_iter must be >= 1");
+  if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
+  check_points(pts, k, n_threads);
   n_threads = useful_threads(n_threads, pts.n, k);
   std::vector<double> centres = init;
   if (centres.empty()) {
     Random rng(seed);
-    centres = kmeans_plusplus(pts, k, rng, n_threads);
+    centres.reserve(static_cast<std::size_t>(k) * pts.d);
+    for (int64_t i : kmeans_plusplus(pts, k, rng, n_threads))
+      centres.insert(centres.end(), pts.x + i * pts.d, pts.x + (i + 1) * pts.d);
   } else if (centres.size() != static_cast<std::size_t>(k) * pts.d) {
     throw std::invalid_argument("initial centres must have shape (n_clusters, n_features)");
   }
