@@ -83,12 +83,12 @@ def values(draw, shape, dtype):
     scale = pick(draw, [1.0, 1e-3, 1e3], [1e-40, 1e20, 1e160])
     offset = pick(draw, [0.0, 1.0], [1e20, -1e300])
     with np.errstate(all="ignore"):
-        a = rng.normal(size=shape) * scale + offset
+        a = np.asarray(rng.normal(size=shape) * scale + offset)  # 0-d for ()
         if a.size and COIN.random() < 0.15:
             n_special = draw(st.integers(1, max(1, a.size // 4)))
             where = rng.integers(0, a.size, size=n_special)
             a.flat[where] = rng.choice(SPECIAL, size=n_special)
-        if COIN.random() < 0.1:  # a few repeated rows
+        if a.ndim and COIN.random() < 0.1:  # a few repeated rows
             a[len(a) // 2 :] = a[:1]
         return a.astype(dtype)
 
@@ -329,6 +329,34 @@ def call_kmeans(draw):
     assert not np.isnan(inertia)
 
 
+def call_count_colors(draw):
+    n_rows = pick(draw, [1, 7, 300, 5000, 70_000], [0])
+    n_channels = pick(draw, [1, 3, 4, 5], [0])
+    dtype = pick(draw, [np.uint8, np.uint16, np.float32, np.float64], [np.int32, bool])
+    shape = pick(draw, [(n_rows, n_channels)], [(n_rows,), (n_rows, n_channels, 1)])
+    if np.dtype(dtype).kind == "f":
+        pixels = draw(values(shape, dtype))
+    else:  # few or many distinct colours, the core's packed-key paths
+        high = draw(st.sampled_from([2, 7, 256, 300, 65536]))
+        pixels = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(
+            0, high, size=shape
+        )
+        with np.errstate(all="ignore"):
+            pixels = pixels.astype(dtype)
+    pixels = draw(layouts(pixels, True))
+    return_index = draw(st.booleans())
+    threads = pick(draw, THREADS, [2**40])
+    _record(f"count_colors {pixels.shape}{pixels.dtype} index={return_index}")
+    colors, counts, index = _core.count_colors(pixels, return_index, threads)
+    expected, inverse, expected_counts = np.unique(
+        pixels, axis=0, return_inverse=True, return_counts=True
+    )
+    np.testing.assert_array_equal(colors, expected)
+    np.testing.assert_array_equal(counts, expected_counts)
+    if return_index:
+        np.testing.assert_array_equal(index, inverse.ravel())
+
+
 def call_take_rows(draw):
     n_values = pick(draw, [1, 7, 300], [0])
     dtype = pick(
@@ -352,6 +380,7 @@ def call_take_rows(draw):
 
 
 TARGETS = {
+    "count_colors": call_count_colors,
     "gmm_fit": call_fit,
     "gmm_evaluate": call_evaluate,
     "gmm_params_from_labels": call_from_labels,
