@@ -324,9 +324,9 @@ def call_kmeans(draw):
     centres, labels, inertia, _ = _core.kmeans(
         X, w, k, None, seed_value, max_iter, tol, threads
     )
-    assert centres.shape == (k, X.shape[1])
+    assert centres.shape == (k, X.shape[1]) and np.isfinite(centres).all()
     assert ((labels >= 0) & (labels < k)).all()
-    assert not np.isnan(inertia)
+    assert np.isfinite(inertia)
 
 
 def call_count_colors(draw):

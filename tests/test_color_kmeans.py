@@ -245,6 +245,14 @@ def test_kmeans_weights_count_as_repeated_points(tol):
         ({"X": np.full((10, 2), np.nan)}, "NaN"),
         ({"init": np.zeros((3, 2))}, "init"),
         ({"max_iter": 0}, "max_iter"),
+        # Finite, but the weighted sums overflow double.
+        (
+            {
+                "X": np.arange(20.0).reshape(10, 2) * 1e19,
+                "sample_weight": np.full(10, 1e300),
+            },
+            "overflows",
+        ),
     ],
 )
 def test_kmeans_rejects_bad_input(kwargs, message):

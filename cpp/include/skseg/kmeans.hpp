@@ -45,6 +45,14 @@ struct Result {
   int n_iter = 0;
 };
 
+// Finite points and weights whose weighted sums or squared distances
+// overflow double.
+[[noreturn]] inline void throw_overflow() {
+  throw std::invalid_argument(
+      "k-means overflows: X or sample_weight has values too large for float64 "
+      "arithmetic. Rescale X, or divide sample_weight by a constant.");
+}
+
 // splitmix64: a small generator whose stream is the same on every platform.
 class Random {
  public:
@@ -241,6 +249,7 @@ std::vector<int64_t> kmeans_plusplus(const Points<T>& pts, int k, Random& rng,
   for (int j = 1; j < k; ++j) {
     double pot = 0.0;
     for (double s : by_chunk) pot += s;
+    if (!std::isfinite(pot)) throw_overflow();
     for (int t = 0; t < n_trials; ++t) {
       candidates[t] = select_point(rng.uniform() * pot, by_chunk, n, potential);
       for (int a = 0; a < d; ++a)
@@ -478,6 +487,7 @@ Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_i
       double moved = 0.0;
       for (int a = 0; a < d; ++a) {
         const double c = s[1 + a] / s[0];
+        if (!std::isfinite(c)) throw_overflow();
         moved += (c - centres[j * d + a]) * (c - centres[j * d + a]);
         centres[j * d + a] = c;
       }
@@ -495,6 +505,7 @@ Result lloyd(const Points<T>& pts, std::vector<double> centres, int k, int max_i
                     acc[0] += pts.weight(i) *
                               squared_distance(pts.x + i * d, &centres[labels[i] * d], d);
                 })[0];
+  if (!std::isfinite(res.inertia)) throw_overflow();
   res.centres = std::move(centres);
   return res;
 }
