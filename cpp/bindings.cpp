@@ -562,6 +562,8 @@ py::array_t<double> gmm_estep_slots(const py::object& X_obj, const py::object& w
   if (p.n_features != X.shape(1))
     throw py::value_error("X has a different number of features than the model");
   if (row_offset < 0) throw py::value_error("row_offset must be >= 0");
+  if (row_offset > std::numeric_limits<int64_t>::max() - X.shape(0))
+    throw py::value_error("row_offset plus the rows of X must be below 2**63");
   if (chunk_rows < 1) throw py::value_error("chunk_rows must be >= 1");
   const skseg::SimdLevel level = skseg::select_simd(simd);
   if (is_float32(X))

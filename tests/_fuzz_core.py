@@ -227,6 +227,27 @@ def call_evaluate(draw):
         np.testing.assert_allclose(r.sum(axis=1), 1.0, rtol=1e-4)
 
 
+def call_estep_slots(draw):
+    X = draw(data_arrays())
+    n = X.shape[0] if X.ndim else 0
+    d = X.shape[-1] if X.ndim == 2 else 1
+    cov, weights, means, prec = draw(mixture_params(d))
+    w = draw(sample_weights(n, X.dtype))
+    row_offset = pick(draw, [0, 5, 2**40], [-1, 2**63 - 1])
+    chunk_rows = pick(draw, [1, 7, 256, 2**40], [0, -1])
+    threads = pick(draw, THREADS, [2**40])
+    _record(f"gmm_estep_slots X{X.shape}{X.dtype} {cov} K={len(weights)}")
+    slots = _core.gmm_estep_slots(
+        X, w, cov, weights, means, prec, row_offset, chunk_rows, threads
+    )
+    # One row per piece; the last column holds the pieces' weights (float32
+    # ones summed in float32 within a block).
+    expected = n if w is None else np.sum(w, dtype=np.float64)
+    rtol = 1e-5 if X.dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(slots[:, -1].sum(), expected, rtol=rtol)
+    assert len(slots) <= n
+
+
 def call_from_labels(draw):
     X = draw(data_arrays())
     k = pick(draw, [1, 2, 5], [-1, 0, 10**6, 2**30])
@@ -382,6 +403,7 @@ def call_take_rows(draw):
 TARGETS = {
     "count_colors": call_count_colors,
     "gmm_fit": call_fit,
+    "gmm_estep_slots": call_estep_slots,
     "gmm_evaluate": call_evaluate,
     "gmm_params_from_labels": call_from_labels,
     "gmm_resp_stats": call_resp_stats,

@@ -325,8 +325,9 @@ def test_estep_slots_binding_checks_its_input():
     np.testing.assert_array_equal(slots[:, -1], [56, 256, 256, 32])
     with pytest.raises(ValueError, match="chunk_rows"):
         _core.gmm_estep_slots(X, None, "diag", *params, 0, 0, 1)
-    with pytest.raises(ValueError, match="row_offset"):
-        _core.gmm_estep_slots(X, None, "diag", *params, -1, 256, 1)
+    for offset in (-1, 2**63 - 600):
+        with pytest.raises(ValueError, match="row_offset"):
+            _core.gmm_estep_slots(X, None, "diag", *params, offset, 256, 1)
     with pytest.raises(ValueError, match="features"):
         _core.gmm_estep_slots(X[:, :1].copy(), None, "diag", *params, 0, 256, 1)
     with pytest.raises(ValueError, match="non-negative"):

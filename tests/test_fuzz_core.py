@@ -73,5 +73,5 @@ def test_core_survives_hostile_inputs(tmp_path):
     # Every entry point was reached, and not only with input it refuses.
     assert tried >= N_EXAMPLES * 0.9
     reached = {key.split(":")[0] for key in outcomes}
-    assert len(reached) == 9, outcomes
+    assert len(reached) == 10, outcomes
     assert sum(v for k, v in outcomes.items() if k.endswith(": ok")) > tried * 0.05
