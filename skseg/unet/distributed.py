@@ -19,6 +19,7 @@ Scripts that fit with ``n_processes > 1`` must guard their entry point with
 
 import os
 import socket
+import sys
 import tempfile
 
 import numpy as np
@@ -126,13 +127,19 @@ def _worker(rank, world_size, port, estimator, train_kwargs, sample_seeds, seed,
                 },
                 out,
             )
-        # No process tears its group down while a peer may still be using it:
-        # gloo can abort a process whose peer shuts down first (seen once, as
-        # "terminate called without an active exception" on rank 1 while rank 0
-        # was saving).
+        # Every process has finished with the group once rank 0 has saved.
         torch.distributed.barrier()
-    finally:
+    except BaseException:
         torch.distributed.destroy_process_group()
+        raise
+    # Leave without tearing the group down or finalising the interpreter:
+    # torch 2.13's gloo now and then aborts a process while it destroys its
+    # threads ("terminate called without an active exception", SIGABRT on
+    # rank 1, twice in CI, even after a barrier), which made spawn report a
+    # failed fit whose result was complete. Exiting frees all the same.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def train_distributed(estimator, n_processes, seed, **train_kwargs):
