@@ -135,8 +135,8 @@ def _worker(rank, world_size, port, estimator, train_kwargs, sample_seeds, seed,
     # Leave without tearing the group down or finalising the interpreter:
     # torch 2.13's gloo now and then aborts a process while it destroys its
     # threads ("terminate called without an active exception", SIGABRT on
-    # rank 1, twice in CI, even after a barrier), which made spawn report a
-    # failed fit whose result was complete. Exiting frees all the same.
+    # rank 1, twice in CI, once after this barrier), and spawn then reports
+    # the whole fit as failed. Exiting frees all the same.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
